@@ -1,0 +1,147 @@
+"""Who a validated version goes to, over which channel, and why a channel is blocked.
+
+One computation feeds the PDF's recipient list (RIS.DOC.04), the HL7 PRT segments and metadata OBX,
+and the delivery records, so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ris.identity.gate import ins_refusal_reason
+from ris.store.models import Channel, Correspondent, DeliveryStatus
+from ris.store.reports import ReportBundle
+
+PATIENT = "patient"
+DMP = "dmp"
+PFI = "pfi"
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    channel: Channel
+    recipient: str
+    status: DeliveryStatus
+    reason: str | None = None
+    route: str = "direct"
+
+
+@dataclass(frozen=True)
+class DistributionFlags:
+    """The eight MetaDMPMSS indicators of the HL7 transport volet (hl7v2-transport.md §5)."""
+
+    mask_ps: bool
+    invisible_patient: bool
+    invisible_legal_reps: bool
+    secret_connection: bool
+    modif_conf_code: bool
+    dest_dmp: bool
+    dest_mss_ps: bool
+    dest_mss_patient: bool
+
+
+def announcement_pending(bundle: ReportBundle) -> bool:
+    report = bundle.report
+    return report.announcement_required and report.announcement_recorded_at is None
+
+
+def ps_recipients(bundle: ReportBundle) -> list[Correspondent]:
+    """Professionals the report is addressed to (requester first), one per person, in a stable order."""
+    seen: set[int] = set()
+    people: list[Correspondent] = []
+    for person in [bundle.requester, *(c for c, _ in bundle.recipients)]:
+        if person is not None and person.id not in seen:
+            seen.add(person.id)
+            people.append(person)
+    return people
+
+
+def recipient_key(person: Correspondent) -> str:
+    return person.mss_address or f"rpps:{person.rpps or person.id}"
+
+
+def plan(
+    bundle: ReportBundle, *, pfi: bool, direct: frozenset[Channel] = frozenset()
+) -> list[PlannedDelivery]:
+    """The deliveries of one version. `pfi`: the site publishes to its PFI, which relays DMP and MSSanté
+    for the channels that have no direct client (`direct`)."""
+    report = bundle.report
+    planned: list[PlannedDelivery] = []
+
+    def route(channel: Channel) -> str | None:
+        return "direct" if channel in direct else (PFI if pfi else None)
+
+    def add(channel: Channel, recipient: str, blocked_because: str | None, *, waiting: bool = False) -> None:
+        via = route(channel)
+        if via is None:
+            status, reason, via = DeliveryStatus.blocked, f"no route to {channel.value} at this site", "none"
+        elif blocked_because:
+            status, reason = DeliveryStatus.blocked, blocked_because
+        elif waiting:
+            status, reason = DeliveryStatus.waiting_announcement, None
+        else:
+            status, reason = DeliveryStatus.pending, None
+        planned.append(PlannedDelivery(channel, recipient, status, reason, via))
+
+    if pfi:
+        planned.append(PlannedDelivery(Channel.hl7, PFI, DeliveryStatus.pending, None, PFI))
+
+    ins_reason = ins_refusal_reason(bundle.patient)
+    if report.dmp_blocked:
+        dmp_block = "DMP feed blocked by the user (RIS.DMP.03)"
+    elif report.confidentiality in ("R", "V"):
+        dmp_block = f"confidentiality {report.confidentiality}: not shared in the DMP"
+    else:
+        dmp_block = ins_reason
+    add(Channel.dmp, DMP, dmp_block)
+
+    for person in ps_recipients(bundle):
+        if report.refuse_mss_ps:
+            block = "patient refused sending to professionals by MSSanté"
+        elif report.mask_ps:
+            block = "document masked to professionals (MASQUE_PS)"
+        elif not person.mss_address:
+            block = "correspondent has no MSSanté address"
+        else:
+            block = None
+        add(Channel.mss_ps, recipient_key(person), block)
+
+    patient_block = "patient refused sending to Mon espace santé" if report.refuse_mss_patient else ins_reason
+    add(Channel.mss_patient, PATIENT, patient_block, waiting=announcement_pending(bundle))
+    return planned
+
+
+def flags(
+    planned: list[PlannedDelivery], bundle: ReportBundle, *, modif_conf_code: bool = False
+) -> DistributionFlags:
+    def going(channel: Channel) -> bool:
+        return any(p.channel is channel and p.status is DeliveryStatus.pending for p in planned)
+
+    report = bundle.report
+    return DistributionFlags(
+        mask_ps=report.mask_ps,
+        invisible_patient=announcement_pending(bundle),
+        invisible_legal_reps=report.invisible_legal_reps,
+        secret_connection=report.secret_connection,
+        modif_conf_code=modif_conf_code,
+        dest_dmp=going(Channel.dmp),
+        dest_mss_ps=going(Channel.mss_ps),
+        dest_mss_patient=going(Channel.mss_patient),
+    )
+
+
+def listed_recipients(bundle: ReportBundle) -> list[str]:
+    """RIS.DOC.04: every recipient the report will be sent to, printed on the report.
+
+    Professionals the patient refused are excluded (RIS.MSS.25); the patient's own mailbox is listed when
+    the report will reach it (now or after the announcement)."""
+    report = bundle.report
+    lines: list[str] = []
+    if not report.refuse_mss_ps and not report.mask_ps:
+        for person in ps_recipients(bundle):
+            name = " ".join(p for p in (person.title, person.given, person.family) if p)
+            where = person.mss_address or person.organisation or ""
+            lines.append(f"{name} — {where}" if where else name)
+    if not report.refuse_mss_patient and ins_refusal_reason(bundle.patient) is None:
+        lines.append("Le patient — messagerie Mon espace santé")
+    return lines

@@ -1,0 +1,80 @@
+"""Site settings: what a radiology site configures once (facility identity, texts, delays, routing).
+
+Plain pydantic so that `ris` stays free of Prefect; `blocks.site.SiteSettingsBlock` stores one of these
+on the Prefect server for the flows. The defaults describe a fictitious demo site.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+DEFAULT_RGPD_NOTICE = (
+    "Vos données personnelles sont traitées par le centre d'imagerie pour la réalisation et le suivi de "
+    "votre examen (base légale : mission d'intérêt public, art. 6.1.e et 9.2.h du RGPD). Elles sont "
+    "conservées 20 ans et transmises aux professionnels qui vous prennent en charge, à votre DMP et à "
+    "votre messagerie Mon espace santé. Vous disposez d'un droit d'accès, de rectification et "
+    "d'opposition auprès du délégué à la protection des données : dpo@imagerie-demo.fr."
+)
+
+
+class Facility(BaseModel):
+    """The structure that produces and keeps the reports (CDA custodian, HL7 sending facility)."""
+
+    name: str = "Centre d'Imagerie Médicale Démo"
+    finess_geo: str = Field("750000001", pattern=r"^\d{9}$", description="FINESS géographique (FINEG)")
+    finess_legal: str = Field("750000002", pattern=r"^\d{9}$", description="FINESS juridique (FINEJ)")
+    oid: str = Field(
+        "1.2.250.1.71.4.2.2.1750000001",
+        pattern=r"^[0-2](\.(0|[1-9]\d*))+$",
+        description="Root OID of the site: document ids, set ids and IPPs are minted under it",
+    )
+    street: str = "12 rue de l'Hôpital"
+    postal_code: str = "75012"
+    city: str = "Paris"
+    phone: str = "+33 1 23 45 67 89"
+    facility_type_code: str = Field("SA08", description="JDV_J02 healthcareFacilityTypeCode")
+    facility_type_label: str = "Cabinet de groupe"
+    practice_setting_code: str = Field("AMBULATOIRE", description="JDV_J04 practiceSettingCode")
+    practice_setting_label: str = "Ambulatoire"
+
+
+class Hl7Routing(BaseModel):
+    """How the site talks to its integration platform (PFI)."""
+
+    message_type: Literal["ORU", "MDM"] = "MDM"
+    sending_application: str = "RIS-DEMO"
+    receiving_application: str = "PFI"
+    receiving_facility: str = "PFI-DEMO"
+    processing_id: Literal["P", "T", "D"] = "P"
+    matrix_check: Literal["reject", "warn"] = Field(
+        "reject", description="What to do with flag combinations outside the MSSanté matrix"
+    )
+    request_receipts: bool = Field(True, description="Ask the PFI for ZAM receipts (ACK_RECEPTION)")
+    request_read_receipts: bool = Field(True, description="Ask for MSSanté read receipts (ACK_LECTURE_MSS)")
+
+
+class SiteSettings(BaseModel):
+    facility: Facility = Facility()
+    hl7: Hl7Routing = Hl7Routing()
+    rgpd_notice: str = Field(DEFAULT_RGPD_NOTICE, min_length=1, description="RIS.DOC.06 footer text")
+    replacement_notice: str = Field(
+        "Annule et remplace le compte rendu du {date}",
+        description="RIS.MSS.15 banner on versions ≥ 2; {date} is the replaced version's validation date",
+    )
+    reminder_delay_hours: float = Field(48, gt=0, description="RIS.CRR.06 provisional-report reminder delay")
+    review_period_days: int = Field(30, gt=0, description="RIS.CRR.05 review list period")
+    sender_label: str = "Centre d'Imagerie Médicale Démo"
+    return_address: str = "secretariat@imagerie-demo.mssante.fr"
+    paper_extra_traits: list[Literal["used_name", "used_given_name", "birth_place_code"]] = Field(
+        default_factory=list, description="RIS.INS.53: traits printed besides the rule-32 minimum"
+    )
+    timezone: str = "Europe/Paris"
+
+    @field_validator("replacement_notice")
+    @classmethod
+    def _has_date_slot(cls, value: str) -> str:
+        if "{date}" not in value:
+            raise ValueError("replacement_notice must contain the {date} placeholder")
+        return value

@@ -1,0 +1,67 @@
+"""Per-channel delivery records and their status timeline."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from ris.store import audit
+from ris.store.models import Channel, Delivery, DeliveryEvent, DeliveryStatus, utcnow
+
+
+def set_status(
+    session: Session,
+    delivery: Delivery,
+    status: DeliveryStatus,
+    detail: str | None = None,
+    *,
+    actor: str = "engine",
+) -> Delivery:
+    """Move a delivery to `status`, append it to the timeline and the audit trail."""
+    delivery.status = status
+    delivery.updated_at = utcnow()
+    if status in (DeliveryStatus.blocked, DeliveryStatus.failed):
+        delivery.reason = detail
+    if status is DeliveryStatus.failed:
+        delivery.last_error = detail
+    session.add(delivery)
+    session.flush()
+    session.add(DeliveryEvent(delivery_id=delivery.id, status=status, detail=detail))
+    audit.record(
+        session,
+        actor=actor,
+        action=f"delivery.{status.value}",
+        object_type="delivery",
+        object_id=delivery.id,
+        report_id=delivery.report_id,
+        version=delivery.version,
+        channel=delivery.channel.value,
+    )
+    return delivery
+
+
+def for_version(session: Session, report_id: str, version: int) -> list[Delivery]:
+    stmt = (
+        select(Delivery)
+        .where(Delivery.report_id == report_id, Delivery.version == version)
+        .order_by(Delivery.channel, Delivery.id)
+    )
+    return list(session.exec(stmt))
+
+
+def find(session: Session, report_id: str, version: int, channel: Channel, recipient: str) -> Delivery | None:
+    stmt = select(Delivery).where(
+        Delivery.report_id == report_id,
+        Delivery.version == version,
+        Delivery.channel == channel,
+        Delivery.recipient == recipient,
+    )
+    return session.exec(stmt).first()
+
+
+def by_idempotency_key(session: Session, key: str) -> Delivery | None:
+    return session.exec(select(Delivery).where(Delivery.idempotency_key == key)).first()
+
+
+def timeline(session: Session, delivery_id: int) -> list[DeliveryEvent]:
+    stmt = select(DeliveryEvent).where(DeliveryEvent.delivery_id == delivery_id).order_by(DeliveryEvent.id)
+    return list(session.exec(stmt))

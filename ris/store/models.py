@@ -1,0 +1,344 @@
+"""The engine's state of record (sqlmodel tables). Schema changes go through Alembic migrations.
+
+Datetimes are timezone-aware UTC everywhere (`utcnow()`); enums are stored as constrained strings so that
+SQLite and PostgreSQL share one migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def enum_column(enum_cls: type[StrEnum], column: str) -> sa.Enum:
+    """A VARCHAR with a CHECK constraint; the constraint is named after the column (unique per table)."""
+    return sa.Enum(
+        enum_cls,
+        name=f"ck_{column}_values",
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class IdentityStatus(StrEnum):
+    """RNIV statuses (ins.md §4)."""
+
+    PROV = "PROV"  # identité provisoire
+    RECUP = "RECUP"  # identité récupérée
+    VALI = "VALI"  # identité validée
+    QUAL = "QUAL"  # identité qualifiée
+
+
+class ReportStatus(StrEnum):
+    draft = "draft"
+    provisional = "provisional"
+    validated = "validated"
+    deleted = "deleted"
+
+
+class Channel(StrEnum):
+    dmp = "dmp"
+    mss_ps = "mss-ps"
+    mss_patient = "mss-patient"
+    hl7 = "hl7"
+
+
+class DeliveryStatus(StrEnum):
+    """Per version x channel x recipient distribution status (spec README, state model)."""
+
+    blocked = "blocked"
+    waiting_announcement = "waiting_announcement"
+    pending = "pending"
+    sent = "sent"
+    acknowledged = "acknowledged"
+    read = "read"
+    failed = "failed"
+
+
+# --- identity -------------------------------------------------------------------------------------------
+
+
+class Patient(SQLModel, table=True):
+    """Identity record of INS rule 1 (ins.md §2), plus the local IPP and the RNIV status."""
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(ins_matricule IS NULL) = (ins_oid IS NULL)", name="ck_patient_ins_matricule_with_oid"
+        ),
+        sa.CheckConstraint("length(ins_matricule) = 15", name="ck_patient_ins_matricule_length"),
+        sa.CheckConstraint("sex IN ('M', 'F', 'U')", name="ck_patient_sex"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ipp: str = Field(max_length=32, unique=True, description="Local patient id (IPP)")
+    ins_matricule: str | None = Field(default=None, max_length=15)
+    ins_oid: str | None = Field(default=None, max_length=64)
+    birth_name: str = Field(max_length=100)
+    birth_given_names: str | None = Field(default=None, max_length=200)
+    first_birth_given_name: str = Field(max_length=100)
+    birth_date: dt.date
+    sex: str = Field(max_length=1)
+    birth_place_code: str = Field(max_length=5)
+    used_name: str | None = Field(default=None, max_length=100)
+    used_given_name: str | None = Field(default=None, max_length=100)
+    status: IdentityStatus = Field(default=IdentityStatus.PROV, sa_type=enum_column(IdentityStatus, "status"))
+    attributes: list[str] = Field(default_factory=list, sa_type=JSON, description="douteuse/fictive/homonyme")
+    justificatif_kind: str | None = Field(default=None, max_length=64)
+    justificatif_high_confidence: bool = False
+    collection_mode: str | None = Field(default=None, max_length=8, description="SM, CV, INSI, CB...")
+    source_domain: str | None = Field(default=None, max_length=64, description="Identity domain it came from")
+    street: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=10)
+    city: str | None = Field(default=None, max_length=100)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class IdentityStatusChange(SQLModel, table=True):
+    """Status history (rule 21): previous status, when, and who."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    previous: IdentityStatus | None = Field(default=None, sa_type=enum_column(IdentityStatus, "previous"))
+    new: IdentityStatus = Field(sa_type=enum_column(IdentityStatus, "new"))
+    reason: str = Field(max_length=200)
+    by: str = Field(max_length=64)
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class InsiExchange(SQLModel, table=True):
+    """Every INSi call and everything it returned (rules 4, 37, 39, 48, 53)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id", index=True)
+    operation: str = Field(max_length=32, description="search_traits / search_vitale / verify")
+    request: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    code_cr: str | None = Field(default=None, max_length=4)
+    response: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    fault: str | None = Field(default=None, max_length=500)
+    by: str = Field(max_length=64)
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class PartnerExchange(SQLModel, table=True):
+    """Partners that received health data with the INS (rule 31, RIS.INS.51)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    partner: str = Field(max_length=200)
+    channel: Channel = Field(sa_type=enum_column(Channel, "channel"))
+    document_id: str | None = Field(default=None, max_length=64)
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class InboundMessage(SQLModel, table=True):
+    """HL7 v2 messages received (PAM-FR feed, ZAM receipts): stored before they are acknowledged."""
+
+    __table_args__ = (sa.UniqueConstraint("sender", "control_id", name="uq_inbound_sender_control_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender: str = Field(max_length=128, description="MSH-3^MSH-4")
+    control_id: str = Field(max_length=64, description="MSH-10")
+    message_type: str = Field(max_length=24)
+    raw: str = Field(sa_type=sa.Text)
+    outcome: str = Field(default="received", max_length=16, description="received / accepted / rejected")
+    error: str | None = Field(default=None, max_length=500)
+    received_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class WorklistItem(SQLModel, table=True):
+    """Something a person must look at: INSi verification KO (rule 55), provisional reminder..."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=48, index=True)
+    object_type: str = Field(max_length=32)
+    object_id: str = Field(max_length=64)
+    reason: str = Field(max_length=500)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=64)
+
+
+# --- orders, correspondents, reports ---------------------------------------------------------------------
+
+
+class Correspondent(SQLModel, table=True):
+    """A health professional or organisation that requests exams or receives reports."""
+
+    __table_args__ = (sa.CheckConstraint("rpps IS NULL OR length(rpps) = 11", name="ck_correspondent_rpps"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rpps: str | None = Field(default=None, max_length=11, unique=True)
+    family: str = Field(max_length=100)
+    given: str | None = Field(default=None, max_length=100)
+    title: str | None = Field(default="Dr", max_length=16)
+    mss_address: str | None = Field(default=None, max_length=254)
+    organisation: str | None = Field(default=None, max_length=200)
+    finess: str | None = Field(default=None, max_length=9)
+
+
+class Exam(SQLModel, table=True):
+    """The order and the imaging exam it produced (inFulfillmentOf, documentationOf, PV1)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(max_length=64, unique=True, description="Placer order number")
+    accession_number: str = Field(max_length=64, unique=True)
+    study_instance_uid: str = Field(max_length=64, unique=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    requester_id: int | None = Field(default=None, foreign_key="correspondent.id")
+    modality: str = Field(max_length=4, description="DICOM modality: CT, MR, US, DX, MG, NM, PT, XA...")
+    exam_code: str = Field(max_length=16, description="LOINC code of the exam")
+    exam_label: str = Field(max_length=200)
+    ccam_code: str | None = Field(default=None, max_length=16)
+    encounter_class: str = Field(default="O", max_length=1, description="PV1-2: O, I, E, R, N")
+    visit_number: str | None = Field(default=None, max_length=32)
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+
+
+class Report(SQLModel, table=True):
+    """The radiology report (compte rendu d'imagerie) and the choices that drive its distribution."""
+
+    __table_args__ = (
+        sa.CheckConstraint("version >= 0", name="ck_report_version"),
+        sa.CheckConstraint("confidentiality IN ('N', 'R', 'V')", name="ck_report_confidentiality"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64, description="Report id: never carries health data")
+    exam_id: int = Field(foreign_key="exam.id", unique=True)
+    set_id: str = Field(max_length=64, unique=True, description="CDA setId, minted once for all versions")
+    version: int = Field(default=0, description="Current validated version; 0 before the first validation")
+    status: ReportStatus = Field(default=ReportStatus.draft, sa_type=enum_column(ReportStatus, "status"))
+    title: str = Field(max_length=200)
+    body: str = Field(sa_type=sa.Text)
+    conclusion: str = Field(default="", sa_type=sa.Text)
+    author_rpps: str = Field(max_length=11)
+    provisional_since: dt.datetime | None = None
+    validated_at: dt.datetime | None = None
+    validator_rpps: str | None = Field(default=None, max_length=11)
+    announcement_required: bool = False
+    announcement_recorded_at: dt.datetime | None = None
+    announcement_recorded_by: str | None = Field(default=None, max_length=11)
+    dmp_blocked: bool = Field(default=False, description="RIS.DMP.03 user block of the DMP feed")
+    refuse_mss_patient: bool = Field(default=False, description="Patient refused the Mon espace santé mail")
+    refuse_mss_ps: bool = Field(default=False, description="Patient refused mails to professionals")
+    mask_ps: bool = Field(default=False, description="MASQUE_PS (RIS.DMP.06)")
+    invisible_legal_reps: bool = Field(default=False, description="INVISIBLE_REPRESENTANTS_LEGAUX")
+    secret_connection: bool = Field(default=False, description="CONNEXION_SECRETE")
+    confidentiality: str = Field(default="N", max_length=1)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ReportRecipient(SQLModel, table=True):
+    """A correspondent the report goes to (RIS.DOC.04 lists them on the report)."""
+
+    __table_args__ = (sa.UniqueConstraint("report_id", "correspondent_id", name="uq_recipient"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(foreign_key="report.id", index=True)
+    correspondent_id: int = Field(foreign_key="correspondent.id")
+    role: str = Field(default="copy", max_length=16, description="requester / copy")
+
+
+class ReportVersion(SQLModel, table=True):
+    """What was validated, frozen: documents of a version are always rebuilt from this snapshot."""
+
+    __table_args__ = (sa.UniqueConstraint("report_id", "version", name="uq_report_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(foreign_key="report.id", index=True)
+    version: int
+    title: str = Field(max_length=200)
+    body: str = Field(sa_type=sa.Text)
+    conclusion: str = Field(default="", sa_type=sa.Text)
+    validated_at: dt.datetime
+    validator_rpps: str = Field(max_length=11)
+    document_id: str = Field(max_length=64, unique=True, description="CDA id root, minted once per version")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Blob(SQLModel, table=True):
+    """Content-addressed artefacts (CDA, PDF), in the database so every worker sees them."""
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    media_type: str = Field(max_length=64)
+    size: int
+    content: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Document(SQLModel, table=True):
+    """The artefacts built for one report version."""
+
+    __table_args__ = (sa.UniqueConstraint("report_id", "version", name="uq_document_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(foreign_key="report.id", index=True)
+    version: int
+    document_id: str = Field(max_length=64, unique=True)
+    cda_sha256: str = Field(foreign_key="blob.sha256", max_length=64)
+    pdf_sha256: str = Field(foreign_key="blob.sha256", max_length=64)
+    pdf_filename: str = Field(max_length=200)
+    built_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# --- distribution ----------------------------------------------------------------------------------------
+
+
+class Delivery(SQLModel, table=True):
+    """One send of one version to one recipient over one channel, with its idempotency key."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("report_id", "version", "channel", "recipient", name="uq_delivery"),
+        sa.CheckConstraint("attempts >= 0", name="ck_delivery_attempts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(foreign_key="report.id", index=True)
+    version: int
+    action: str = Field(default="initial", max_length=16, description="initial / replace / delete")
+    channel: Channel = Field(sa_type=enum_column(Channel, "channel"))
+    recipient: str = Field(max_length=254, description="'pfi', 'dmp', 'patient' or a correspondent address")
+    route: str = Field(default="direct", max_length=16, description="direct, or 'pfi' when the PFI relays")
+    status: DeliveryStatus = Field(sa_type=enum_column(DeliveryStatus, "status"))
+    reason: str | None = Field(default=None, max_length=500, description="Why blocked or failed")
+    attempts: int = 0
+    idempotency_key: str = Field(max_length=64, unique=True, description="MSH-10, XDS uniqueId, Message-ID")
+    external_id: str | None = Field(default=None, max_length=128)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class DeliveryEvent(SQLModel, table=True):
+    """The status timeline of a delivery."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    status: DeliveryStatus = Field(sa_type=enum_column(DeliveryStatus, "status"))
+    detail: str | None = Field(default=None, max_length=500)
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only audit trail: who did what to which object, and when (rules 4, 16, 37...)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64, index=True)
+    object_type: str = Field(max_length=32)
+    object_id: str = Field(max_length=64, index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
