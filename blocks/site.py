@@ -1,0 +1,26 @@
+"""Site settings as a Prefect Block, so operations teams can edit them in the UI."""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from pydantic import Field
+
+from blocks import DEFAULT_NAME
+from ris.settings import SiteSettings
+
+
+class SiteSettingsBlock(Block):
+    _block_type_name = "RIS Site Settings"
+    _block_type_slug = "ris-site-settings"
+    _description = "Facility identity, RGPD footer, reminder delay, HL7 routing of the radiology site."
+
+    settings: SiteSettings = Field(default_factory=SiteSettings)
+
+
+async def load_site_settings(name: str = DEFAULT_NAME) -> SiteSettings:
+    """The saved site settings, or the embedded defaults when none were saved yet."""
+    try:
+        block = await SiteSettingsBlock.aload(name)
+    except ValueError:  # no block document of that name
+        return SiteSettings()
+    return block.settings
