@@ -1,0 +1,1 @@
+"""The `ris` command: the face of the engine for people and schedulers."""

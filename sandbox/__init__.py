@@ -1,0 +1,1 @@
+"""Local protocol peers standing in for the national services. They never import `ris`."""
