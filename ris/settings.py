@@ -43,6 +43,9 @@ class Facility(BaseModel):
 class Hl7Routing(BaseModel):
     """How the site talks to its integration platform (PFI)."""
 
+    enabled: bool = Field(
+        True, description="Publish every validated version to the PFI, which relays DMP and MSSanté"
+    )
     message_type: Literal["ORU", "MDM"] = "MDM"
     sending_application: str = "RIS-DEMO"
     receiving_application: str = "PFI"

@@ -1,0 +1,32 @@
+"""The lifecycle of one validated report version, from identity check to its deliveries.
+
+Steps that later work delivers (announcement gate, direct DMP feed, direct MSSanté) are absent here: with
+the site's PFI route, the PFI relays the DMP and MSSanté copies and its ZAM receipts update them.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from tasks.deliveries import plan_deliveries
+from tasks.documents import build_documents
+from tasks.hl7 import publish_hl7
+from tasks.identity import check_identity
+
+FLOW_NAME = "report-lifecycle"
+
+
+@flow(name=FLOW_NAME, flow_run_name="report-{report_id}-v{version}", log_prints=False)
+async def report_lifecycle(report_id: str, version: int) -> dict[str, object]:
+    """Run name `report-<id>-v<version>`: ids only, never a patient's name."""
+    identity = await check_identity(report_id, version)
+    documents = await build_documents(report_id, version)
+    planned = await plan_deliveries(report_id, version)
+    outcome: dict[str, object] = {
+        "ins_transmissible": identity["ins_transmissible"],
+        "document_id": documents["document_id"],
+        "planned": planned,
+    }
+    if "pending" in planned.get("hl7", []):
+        outcome["hl7"] = await publish_hl7(report_id, version)
+    return outcome
