@@ -127,4 +127,3 @@ def validated_report(
     reports.validate(session, report.id, radiologist.rpps)
     session.commit()
     return load_bundle(session, report.id)
-

@@ -1,0 +1,17 @@
+"""The `ris` console command."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import db, report, worklist
+
+app = typer.Typer(
+    name="ris",
+    help="Radiology report lifecycle engine (Ségur DSR Radiologie vague 1) on Prefect 3.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(worklist.app, name="worklist")
+app.add_typer(report.app, name="report")
