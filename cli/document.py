@@ -1,0 +1,44 @@
+"""`ris document`: write a report's PDF/A-1b and CDA R2 N1 to a folder."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from cli.common import fail
+from ris.documents import DocumentError
+from ris.store import blobs
+from ris.store.db import session_scope
+from ris.store.reports import NotFound, get_report
+from tasks.documents import build_documents, find_document
+
+app = typer.Typer(help="The report's documents (PDF/A-1b and CDA R2 N1).")
+
+
+@app.command()
+def build(
+    report_id: str,
+    out: Path = typer.Option(..., "--out", help="Folder to write the files into (created if absent)"),
+    version: int | None = typer.Option(None, "--version", help="Validated version (default: current)"),
+) -> None:
+    """Write the CDA and the PDF of a validated version; stored documents are reused, never rebuilt."""
+    try:
+        with session_scope() as session:
+            number = version if version is not None else get_report(session, report_id).version
+        if number < 1:
+            fail(f"report {report_id} has no validated version yet: validate it first")
+        asyncio.run(build_documents.fn(report_id, number))  # returns at once when already stored
+        with session_scope() as session:
+            row = find_document(session, report_id, number)
+            pdf, cda = blobs.get(session, row.pdf_sha256), blobs.get(session, row.cda_sha256)
+    except (NotFound, DocumentError) as exc:
+        fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True)
+    pdf_path = out / row.pdf_filename
+    cda_path = pdf_path.with_suffix(".xml")
+    pdf_path.write_bytes(pdf)
+    cda_path.write_bytes(cda)
+    typer.echo(f"CDA: {cda_path}")
+    typer.echo(f"PDF: {pdf_path}")
