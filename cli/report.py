@@ -8,7 +8,7 @@ import typer
 from prefect.deployments import run_deployment
 
 from cli.common import fail, print_json
-from deployments.serve import LIFECYCLE_DEPLOYMENT
+from deployments import LIFECYCLE_DEPLOYMENT
 from ris import reports
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import fail
+from cli.common import fail, print_json
 from ris import worklist
 from ris.store.db import session_scope
 
@@ -30,3 +30,9 @@ def load(
         typer.secho(f"refused: {line}", fg=typer.colors.YELLOW, err=True)
     if result.refused:
         raise typer.Exit(2)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the worklist format (the one in docs/worklist.schema.json)."""
+    print_json(worklist.json_schema())

@@ -1,1 +1,6 @@
-"""Deployments of the flows: `prefect.yaml` for a work pool, `serve` for the single-box mode."""
+"""Deployments of the flows: `prefect.yaml` for a work pool, `serve` for the single-box mode.
+
+Names live here, apart from the flow code, so the CLI can start runs without importing the flows."""
+
+LIFECYCLE_FLOW = "report-lifecycle"
+LIFECYCLE_DEPLOYMENT = f"{LIFECYCLE_FLOW}/single-box"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from prefect.deployments.runner import RunnerDeployment
 
-from flows.report_lifecycle import FLOW_NAME, report_lifecycle
-
-LIFECYCLE_DEPLOYMENT = f"{FLOW_NAME}/single-box"
+from deployments import LIFECYCLE_DEPLOYMENT
+from flows.report_lifecycle import report_lifecycle
 
 
 def single_box_deployments() -> list[RunnerDeployment]:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from prefect import flow
 
+from deployments import LIFECYCLE_FLOW
 from tasks.deliveries import plan_deliveries
 from tasks.documents import build_documents
 from tasks.hl7 import publish_hl7
 from tasks.identity import check_identity
 
-FLOW_NAME = "report-lifecycle"
 
-
-@flow(name=FLOW_NAME, flow_run_name="report-{report_id}-v{version}", log_prints=False)
+@flow(name=LIFECYCLE_FLOW, flow_run_name="report-{report_id}-v{version}", log_prints=False)
 async def report_lifecycle(report_id: str, version: int) -> dict[str, object]:
     """Run name `report-<id>-v<version>`: ids only, never a patient's name."""
     identity = await check_identity(report_id, version)

@@ -35,8 +35,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "ris.db"
     url = f"sqlite:///{path}"
     db.upgrade(url)
-    db.get_engine(url).dispose()  # closing the last connection folds the WAL into the file we copy
-    db.get_engine.cache_clear()
+    db.clear_engines()  # closing the last connection folds the WAL into the file we copy
     return path
 
 
@@ -48,8 +47,7 @@ def db_url(migrated_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("RIS_DATABASE_URL", url)
     monkeypatch.setenv("RIS_DATA_DIR", str(tmp_path))
     yield url
-    db.get_engine(url).dispose()
-    db.get_engine.cache_clear()
+    db.clear_engines()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -27,15 +26,28 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-@cache
+_engines: dict[str, sa.Engine] = {}
+
+
 def get_engine(url: str | None = None) -> sa.Engine:
+    """The engine of `url`, or of RIS_DATABASE_URL as it is now (read at each call); one per URL."""
     url = url or EngineConfig.from_env().database_url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    engine = _engines.get(url)
+    if engine is None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        _engines[url] = engine
     return engine
+
+
+def clear_engines() -> None:
+    """Close every pooled connection (tests switch databases; SQLite folds its WAL on the last close)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
 
 
 @contextmanager
@@ -61,3 +73,4 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     url = url or EngineConfig.from_env().database_url
     get_engine(url)  # creates the SQLite folder
     command.upgrade(alembic_config(url), revision)
+

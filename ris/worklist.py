@@ -1,0 +1,330 @@
+"""Worklist import: patients, correspondents, exams and reports from a documented JSON file.
+
+The pydantic models below ARE the format: `docs/worklist.schema.json` is generated from them (a test keeps
+the two equal). Each record is checked and stored on its own: a bad record is refused with the field and
+the rule, and changes nothing; the good ones are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlmodel import Session, select
+
+from ris.identity import registry
+from ris.identity.actors import IDENTITY_WRITE, Actor
+from ris.identity.errors import IdentityRuleError
+from ris.identity.nir import INS_OIDS, check_matricule
+from ris.identity.status import holds_insi_traits
+from ris.ids import new_oid
+from ris.store import audit
+from ris.store.models import (
+    Correspondent,
+    Exam,
+    IdentityStatus,
+    Patient,
+    Report,
+    ReportRecipient,
+    ReportStatus,
+    utcnow,
+)
+from ris.store.reports import correspondent_by_rpps
+
+Rpps = Annotated[str, Field(pattern=r"^\d{11}$", description="RPPS number, 11 digits")]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Oid = Annotated[str, Field(pattern=r"^[0-2](\.(0|[1-9]\d*))+$", max_length=64)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CorrespondentIn(_Record):
+    rpps: Rpps
+    family: Name
+    given: Name | None = None
+    title: str | None = Field("Dr", max_length=16)
+    mss_address: str | None = Field(
+        None, pattern=r"^[^@\s]+@[^@\s]+\.mssante\.fr$", description="MSSanté address"
+    )
+    organisation: str | None = Field(None, max_length=200)
+    finess: str | None = Field(None, pattern=r"^\d{9}$")
+
+
+class InsIn(_Record):
+    matricule: str = Field(
+        min_length=15, max_length=15, description="NIR or NIA: 13 characters + 2-digit key"
+    )
+    oid: str = Field(
+        json_schema_extra={"enum": sorted(INS_OIDS)}, description="INS OID (.8 NIR, .9 NIA, .10 test)"
+    )
+
+
+class PatientIn(_Record):
+    ipp: str = Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    birth_name: Name
+    first_birth_given_name: Name
+    birth_given_names: str | None = Field(None, max_length=200)
+    birth_date: dt.date
+    sex: Literal["M", "F", "U"]
+    birth_place_code: str = Field(
+        pattern=r"^[0-9][0-9AB][0-9]{3}$", description="INSEE COG, 99999 if unknown"
+    )
+    used_name: str | None = Field(None, max_length=100)
+    used_given_name: str | None = Field(None, max_length=100)
+    status: IdentityStatus = IdentityStatus.PROV
+    ins: InsIn | None = None
+    street: str | None = Field(None, max_length=200)
+    postal_code: str | None = Field(None, max_length=10)
+    city: str | None = Field(None, max_length=100)
+
+
+class ExamIn(_Record):
+    order_id: str = Field(min_length=1, max_length=64)
+    accession_number: str = Field(min_length=1, max_length=64)
+    study_instance_uid: Oid
+    ipp: str
+    requester_rpps: Rpps | None = None
+    modality: str = Field(pattern=r"^[A-Z]{2,4}$", description="DICOM modality code")
+    exam_code: str = Field(pattern=r"^\d{1,7}-\d$", description="LOINC code")
+    exam_label: str = Field(min_length=1, max_length=200)
+    ccam_code: str | None = Field(None, pattern=r"^[A-Z]{4}\d{3}$")
+    encounter_class: Literal["O", "I", "E", "R", "N"] = "O"
+    visit_number: str | None = Field(None, max_length=32)
+    started_at: AwareDatetime = Field(description="ISO 8601 with its offset, e.g. 2026-11-20T09:30:00+01:00")
+    ended_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExamIn:
+        if self.ended_at and self.ended_at < self.started_at:
+            raise ValueError("ended_at: must not precede started_at")
+        return self
+
+
+class ReportIn(_Record):
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Report id; must not carry health data")
+    accession_number: str
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1)
+    conclusion: str = ""
+    author_rpps: Rpps
+    status: Literal["draft", "provisional"] = "draft"
+    provisional_since: AwareDatetime | None = None
+    recipients: list[Rpps] = Field(default_factory=list, description="Correspondents in copy (RPPS)")
+    announcement_required: bool = False
+    dmp_blocked: bool = False
+    refuse_mss_patient: bool = False
+    refuse_mss_ps: bool = False
+    mask_ps: bool = False
+    invisible_legal_reps: bool = False
+    secret_connection: bool = False
+    confidentiality: Literal["N", "R", "V"] = "N"
+
+
+class WorklistFile(BaseModel):
+    """A worklist file: four optional lists, loaded in this order. Only used to publish the schema:
+    records are validated one by one so that a bad one does not hold back the good ones."""
+
+    model_config = ConfigDict(extra="forbid", title="RIS worklist")
+    correspondents: list[CorrespondentIn] = Field(default_factory=list)
+    patients: list[PatientIn] = Field(default_factory=list)
+    exams: list[ExamIn] = Field(default_factory=list)
+    reports: list[ReportIn] = Field(default_factory=list)
+
+
+def json_schema() -> dict[str, Any]:
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **WorklistFile.model_json_schema()}
+
+
+class RecordRefused(ValueError):
+    pass
+
+
+@dataclass
+class LoadReport:
+    loaded: dict[str, int] = field(
+        default_factory=lambda: {"correspondents": 0, "patients": 0, "exams": 0, "reports": 0}
+    )
+    refused: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def _store_correspondent(session: Session, rec: CorrespondentIn, actor: str) -> str:
+    if correspondent_by_rpps(session, rec.rpps):
+        raise RecordRefused(f"rpps: correspondent {rec.rpps} already exists")
+    row = Correspondent(**rec.model_dump())
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="correspondent.create", object_type="correspondent", object_id=row.id
+    )
+    return rec.rpps
+
+
+def _patient_by_ipp(session: Session, ipp: str) -> Patient | None:
+    return session.exec(select(Patient).where(Patient.ipp == ipp)).first()
+
+
+def _store_patient(session: Session, rec: PatientIn, actor: str) -> str:
+    """Identities of the RIS's own identity domain: created under rule 5, then given the status and the
+    INS the domain already established (an INS only with RECUP or QUAL, its key checked, rule 17)."""
+    who = Actor(actor, frozenset({IDENTITY_WRITE}))
+    try:
+        if rec.ins and not holds_insi_traits(rec.status):
+            raise IdentityRuleError(
+                "ins", f"an identity {rec.status.value} holds no INS", "INS rules 20 and 28"
+            )
+        if rec.status is not IdentityStatus.PROV and rec.ins is None and holds_insi_traits(rec.status):
+            raise IdentityRuleError("ins", f"an identity {rec.status.value} comes with its INS", "INS rule 6")
+        if rec.ins and rec.ins.oid not in INS_OIDS:
+            raise IdentityRuleError("ins.oid", f"{rec.ins.oid!r} is not an INS OID", "INS rule 1")
+        matricule = check_matricule(rec.ins.matricule, "ins.matricule") if rec.ins else None
+        patient = registry.create_identity(
+            session,
+            who,
+            **rec.model_dump(exclude={"ins", "status"}),
+            collection_mode="SM",
+            source_domain="worklist",
+        )
+    except IdentityRuleError as exc:
+        raise RecordRefused(str(exc)) from exc
+    if matricule:
+        patient.ins_matricule, patient.ins_oid = matricule, rec.ins.oid
+        session.add(patient)
+    if rec.status is not IdentityStatus.PROV:
+        registry.set_status(
+            session, patient, rec.status, "status established by the RIS identity domain", actor
+        )
+    return rec.ipp
+
+
+def _store_exam(session: Session, rec: ExamIn, actor: str) -> str:
+    patient = _patient_by_ipp(session, rec.ipp)
+    if patient is None:
+        raise RecordRefused(f"ipp: no patient {rec.ipp}")
+    for name in ("order_id", "accession_number", "study_instance_uid"):
+        if session.exec(select(Exam).where(getattr(Exam, name) == getattr(rec, name))).first():
+            raise RecordRefused(f"{name}: an exam with {getattr(rec, name)} already exists")
+    requester = None
+    if rec.requester_rpps:
+        requester = correspondent_by_rpps(session, rec.requester_rpps)
+        if requester is None:
+            raise RecordRefused(f"requester_rpps: no correspondent {rec.requester_rpps}")
+    row = Exam(
+        **rec.model_dump(exclude={"ipp", "requester_rpps"}),
+        patient_id=patient.id,
+        requester_id=requester.id if requester else None,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="exam.create", object_type="exam", object_id=rec.accession_number
+    )
+    return rec.accession_number
+
+
+def _store_report(session: Session, rec: ReportIn, actor: str) -> str:
+    if session.get(Report, rec.id):
+        raise RecordRefused(f"id: report {rec.id} already exists")
+    exam = session.exec(select(Exam).where(Exam.accession_number == rec.accession_number)).first()
+    if exam is None:
+        raise RecordRefused(f"accession_number: no exam {rec.accession_number}")
+    if session.exec(select(Report).where(Report.exam_id == exam.id)).first():
+        raise RecordRefused(f"accession_number: exam {rec.accession_number} already has a report")
+    if correspondent_by_rpps(session, rec.author_rpps) is None:
+        raise RecordRefused(f"author_rpps: no radiologist {rec.author_rpps}")
+    copies = []
+    for rpps in dict.fromkeys(rec.recipients):
+        person = correspondent_by_rpps(session, rpps)
+        if person is None:
+            raise RecordRefused(f"recipients: no correspondent {rpps}")
+        copies.append(person)
+    status = ReportStatus(rec.status)
+    since = rec.provisional_since or (utcnow() if status is ReportStatus.provisional else None)
+    row = Report(
+        **rec.model_dump(exclude={"accession_number", "recipients", "status", "provisional_since"}),
+        exam_id=exam.id,
+        set_id=new_oid(),
+        status=status,
+        provisional_since=since,
+    )
+    session.add(row)
+    session.flush()
+    if exam.requester_id:
+        session.add(ReportRecipient(report_id=row.id, correspondent_id=exam.requester_id, role="requester"))
+    for person in copies:
+        if person.id != exam.requester_id:
+            session.add(ReportRecipient(report_id=row.id, correspondent_id=person.id, role="copy"))
+    audit.record(
+        session,
+        actor=actor,
+        action="report.create",
+        object_type="report",
+        object_id=row.id,
+        status=status.value,
+    )
+    return rec.id
+
+
+_SECTIONS: list[tuple[str, type[_Record], Callable[[Session, Any, str], str]]] = [
+    ("correspondents", CorrespondentIn, _store_correspondent),
+    ("patients", PatientIn, _store_patient),
+    ("exams", ExamIn, _store_exam),
+    ("reports", ReportIn, _store_report),
+]
+
+
+def load(session: Session, data: dict[str, Any], *, actor: str = "worklist") -> LoadReport:
+    """Store each good record in its own savepoint; refuse bad ones with `section[i] field: reason`."""
+    result = LoadReport()
+    sections = [name for name, _, _ in _SECTIONS]
+    unknown = sorted(set(data) - set(sections))
+    if unknown:
+        result.refused.append(f"{unknown[0]}: unknown section (expected {', '.join(sections)})")
+        return result
+    for section in sections:
+        if not isinstance(data.get(section, []), list):
+            result.refused.append(f"{section}: must be a list of records")
+            return result
+    for section, model, store in _SECTIONS:
+        for index, raw in enumerate(data.get(section, [])):
+            where = f"{section}[{index}]"
+            try:
+                record = model.model_validate(raw)
+                with session.begin_nested():
+                    store(session, record, actor)
+            except ValidationError as exc:
+                result.refused.append(f"{where} {_describe(exc)}")
+            except RecordRefused as exc:
+                result.refused.append(f"{where} {exc}")
+            else:
+                result.loaded[section] += 1
+    return result
+
+
+def load_file(session: Session, path: Path, *, actor: str = "worklist") -> LoadReport:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RecordRefused(f"{path.name}: not a readable JSON worklist ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RecordRefused(f"{path.name}: a worklist is a JSON object with lists of records")
+    return load(session, data, actor=actor)

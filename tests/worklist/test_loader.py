@@ -1,0 +1,145 @@
+"""The worklist loader: good records kept, bad ones refused one by one with the field and the reason."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import jsonschema
+import pytest
+from sqlmodel import func, select
+from typer.testing import CliRunner
+
+from cli.main import app
+from ris import worklist
+from ris.demo import sample_worklist
+from ris.store.models import AuditEntry, Correspondent, Exam, IdentityStatus, Patient, Report, ReportRecipient
+from tests.conftest import ROOT
+
+
+def _count(session, model) -> int:
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+def test_the_sample_worklist_loads_entirely(session):
+    result = worklist.load(session, sample_worklist(8))
+    session.commit()
+    assert result.refused == []
+    assert result.loaded == {"correspondents": 7, "patients": 8, "exams": 8, "reports": 8}
+    statuses = {p.status for p in session.exec(select(Patient))}
+    assert statuses == {IdentityStatus.QUAL, IdentityStatus.RECUP, IdentityStatus.PROV, IdentityStatus.VALI}
+    qualified = session.exec(select(Patient).where(Patient.status == IdentityStatus.QUAL)).first()
+    assert qualified.ins_oid == "1.2.250.1.213.1.4.10" and len(qualified.ins_matricule) == 15
+
+
+def test_the_published_schema_is_the_loader_format():
+    published = json.loads((ROOT / "docs" / "worklist.schema.json").read_text(encoding="utf-8"))
+    assert published == worklist.json_schema(), (
+        "regenerate docs/worklist.schema.json with `ris worklist schema`"
+    )
+    jsonschema.validate(json.loads(json.dumps(sample_worklist(16))), published)
+
+
+def test_requester_becomes_a_recipient_and_copies_follow(session):
+    data = sample_worklist(2)
+    worklist.load(session, data)
+    report = session.get(Report, data["reports"][1]["id"])
+    roles = sorted(
+        r.role for r in session.exec(select(ReportRecipient).where(ReportRecipient.report_id == report.id))
+    )
+    assert roles == ["copy", "requester"]
+    assert report.announcement_required is True
+
+
+@pytest.mark.parametrize(
+    ("section", "index", "change", "expected"),
+    [
+        ("patients", 0, {"birth_date": "1984-13-01"}, "patients[0] birth_date:"),
+        ("patients", 0, {"sex": "X"}, "patients[0] sex:"),
+        ("patients", 0, {"birth_name": ""}, "patients[0] birth_name:"),
+        ("patients", 0, {"birth_name": "Martineau"}, "patients[0] birth_name: upper case"),
+        (
+            "patients",
+            0,
+            {"ins": {"matricule": "284046311310099", "oid": "1.2.250.1.213.1.4.10"}},
+            "patients[0] ins.matricule: control key",
+        ),
+        (
+            "patients",
+            0,
+            {"ins": {"matricule": "284046311310011", "oid": "1.2.250.1.213.1.4.2"}},
+            "patients[0] ins.oid:",
+        ),
+        (
+            "patients",
+            3,
+            {"ins": {"matricule": "284046311310011", "oid": "1.2.250.1.213.1.4.10"}},
+            "patients[3] ins: an identity PROV holds no INS",
+        ),
+        ("patients", 0, {"ins": None}, "patients[0] ins: an identity QUAL comes with its INS"),
+        ("patients", 0, {"nickname": "x"}, "patients[0] nickname: Extra inputs are not permitted"),
+        ("exams", 0, {"modality": "scanner"}, "exams[0] modality:"),
+        ("exams", 0, {"started_at": "2026-11-20T09:30:00"}, "exams[0] started_at: Input should have timezone info"),
+        ("exams", 0, {"requester_rpps": "10000000000"}, "exams[0] requester_rpps: no correspondent"),
+        ("reports", 0, {"author_rpps": "123"}, "reports[0] author_rpps:"),
+        ("reports", 0, {"id": "DUPONT Jean 1979"}, "reports[0] id:"),
+        ("reports", 0, {"recipients": ["19999999999"]}, "reports[0] recipients: no correspondent"),
+        ("correspondents", 0, {"mss_address": "emile@gmail.com"}, "correspondents[0] mss_address:"),
+    ],
+)
+def test_a_bad_record_is_refused_alone(session, section, index, change, expected):
+    data = sample_worklist(8)
+    data[section][index].update(change)
+    result = worklist.load(session, data)
+    session.commit()
+    assert len(result.refused) >= 1
+    assert result.refused[0].startswith(expected), result.refused
+    total = {"correspondents": 7, "patients": 8, "exams": 8, "reports": 8}
+    assert result.loaded[section] == total[section] - 1
+    assert _count(session, Correspondent) == result.loaded["correspondents"]
+    assert _count(session, Patient) == result.loaded["patients"]
+
+
+def test_a_refused_record_leaves_no_trace(session):
+    data = sample_worklist(1)
+    data["reports"][0]["recipients"] = ["19999999999"]
+    audit_before = _count(session, AuditEntry)
+    result = worklist.load(session, {"reports": data["reports"]})
+    assert result.loaded["reports"] == 0
+    assert _count(session, Report) == 0
+    assert _count(session, AuditEntry) == audit_before
+
+
+def test_duplicates_are_refused_and_change_nothing(session):
+    data = sample_worklist(3)
+    worklist.load(session, data)
+    session.commit()
+    before = [_count(session, m) for m in (Correspondent, Patient, Exam, Report)]
+    again = worklist.load(session, copy.deepcopy(data))
+    assert again.loaded == {"correspondents": 0, "patients": 0, "exams": 0, "reports": 0}
+    assert any("already exists" in line for line in again.refused)
+    assert [_count(session, m) for m in (Correspondent, Patient, Exam, Report)] == before
+
+
+def test_unknown_sections_are_refused(session):
+    result = worklist.load(session, {"patients": [], "studies": []})
+    assert result.refused == ["studies: unknown section (expected correspondents, patients, exams, reports)"]
+
+
+def test_cli_loads_and_reports_refusals(db_url, tmp_path):
+    data = sample_worklist(2)
+    data["exams"][1]["modality"] = "??"
+    path = tmp_path / "worklist.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = CliRunner().invoke(app, ["worklist", "load", str(path)])
+    assert result.exit_code == 2
+    assert "loaded: 7 correspondents, 2 patients, 1 exams, 1 reports" in result.stdout
+    assert "refused: exams[1] modality:" in result.stderr
+
+
+def test_cli_refuses_a_file_that_is_not_json(db_url, tmp_path):
+    path = tmp_path / "worklist.json"
+    path.write_text("not json", encoding="utf-8")
+    result = CliRunner().invoke(app, ["worklist", "load", str(path)])
+    assert result.exit_code == 1
+    assert "worklist.json: not a readable JSON worklist" in result.stderr
