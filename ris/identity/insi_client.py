@@ -1,0 +1,314 @@
+"""INSi teleservice client (ins.md §7): zeep on the CNAM WSDL for the two searches, SOAP 1.2 with the
+ContexteLPS / ContexteBAM headers and WS-Addressing, mutual TLS with an IGC-Santé ORG certificate (or a
+CPx SAML assertion in wsse:Security).
+
+The unit verification is NOT in the WSDL (ins.md §7.1 open point): `verify` builds its SOAP 1.2 envelope
+by hand with lxml from the documented body sketch, under a provisional namespace and action that the
+configuration can override once the SEL-MP-043 contract is available.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+from lxml import etree
+from zeep import AsyncClient, Plugin
+from zeep.cache import InMemoryCache
+from zeep.exceptions import Fault, TransportError
+from zeep.proxy import AsyncServiceProxy
+from zeep.transports import AsyncTransport
+
+from ris.identity.insi_result import NS_RESULTAT, InsiResponseRefused, InsiResult, parse_resultat
+
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+WSA = "http://www.w3.org/2005/08/addressing"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WS_ADDR_XSD = "http://www.w3.org/2006/03/addressing/ws-addr.xsd"
+ACTION_PREFIX = "urn:ServiceIdentiteCertifiee:1.0.0:"
+BINDING = "{http://www.cnamts.fr/webservice}ICIRServiceBinding"
+SEARCH_TRAITS = "rechercherInsAvecTraitsIdentite"
+SEARCH_VITALE = "rechercherInsAvecCarteVitale"
+# Provisional (see module docstring): replace with the SEL-MP-043 values when known.
+VERIFY_NAMESPACE = "urn:ris-engine:provisional:insi-verification"
+VERIFY_ACTION = ACTION_PREFIX + "verifierIdentite"
+
+
+@dataclass(frozen=True)
+class InsiSettings:
+    url: str
+    wsdl_path: Path
+    idam: str
+    lps_name: str
+    lps_version: str
+    lps_instance: str
+    emetteur: str = ""
+    cert_path: Path | None = None
+    key_path: Path | None = None
+    key_password: str | None = None
+    ca_path: Path | None = None
+    timeout: float = 10.0
+    verify_namespace: str = VERIFY_NAMESPACE
+    verify_action: str = VERIFY_ACTION
+
+
+@dataclass(frozen=True)
+class TraitsQuery:
+    birth_name: str
+    given_names: tuple[str, ...]  # the XSD allows 0..n; the search strategy sends one per call
+    sex: str
+    birth_date: dt.date
+    birth_place_code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "NomNaissance": self.birth_name,
+            "Prenom": list(self.given_names),
+            "Sexe": self.sex,
+            "DateNaissance": self.birth_date.isoformat(),
+            **({"LieuNaissance": self.birth_place_code} if self.birth_place_code else {}),
+        }
+
+
+@dataclass(frozen=True)
+class VitaleQuery:
+    """Data read from the Carte Vitale (the card-reading component itself belongs to the workstation)."""
+
+    nir13: str
+    key: str
+    birth_date: str  # AAAA-MM-JJ, may be a lunar date on the card
+    birth_name: str | None = None
+    rank: str | None = None
+    od_nir13: str | None = None
+    od_key: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "MatriculeIndividu": {"NumIdentifiant": self.nir13, "Cle": self.key},
+            "DateNaissance": self.birth_date,
+        }
+        if self.od_nir13:
+            data["MatriculeOD"] = {"NumIdentifiant": self.od_nir13, "Cle": self.od_key}
+        if self.birth_name:
+            data["NomNaissance"] = self.birth_name
+        if self.rank:
+            data["RangNaissance"] = self.rank
+        return data
+
+
+class InsiFault(RuntimeError):
+    """A SOAP Fault from INSi (siram/desir codes): permanent, the request or the credentials are wrong."""
+
+    def __init__(self, subcode: str | None, desir: str | None, message: str) -> None:
+        self.subcode, self.desir = subcode, desir
+        super().__init__(f"INSi refused the call ({subcode or '?'}/{desir or '?'}): {message}")
+
+
+class InsiUnavailable(ConnectionError):
+    """INSi could not be reached or did not answer in time: transient, worth retrying later."""
+
+
+@dataclass
+class InsiCall:
+    """One call and everything it produced, for the InsiExchange row (rules 37, 39, 48)."""
+
+    operation: str
+    request: dict[str, Any]
+    raw_response: str | None = None
+    result: InsiResult | None = None
+    error: Exception | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Capture(Plugin):
+    """Adds wsa:Action (and the SAML assertion in CPx mode) and keeps the raw answer."""
+
+    def __init__(self) -> None:
+        self.action: str | None = None
+        self.saml: etree._Element | None = None
+        self.raw: bytes | None = None
+
+    def egress(self, envelope, http_headers, operation, binding_options):
+        header = envelope.find(f"{{{SOAP12}}}Header")
+        action = etree.SubElement(header, f"{{{WSA}}}Action")
+        action.text = ACTION_PREFIX + operation.name
+        if self.saml is not None:
+            etree.SubElement(header, f"{{{WSSE}}}Security").append(self.saml)
+        return envelope, http_headers
+
+    def ingress(self, envelope, http_headers, operation):
+        self.raw = etree.tostring(envelope, encoding="UTF-8")
+        return envelope, http_headers
+
+
+@cache
+def _ws_addr_xsd(wsdl_path: Path) -> bytes:
+    return (wsdl_path.parent / "xsd" / "ws-addr.xsd").read_bytes()
+
+
+def _ssl_context(s: InsiSettings) -> ssl.SSLContext | bool:
+    if not s.url.startswith("https"):
+        return True
+    ctx = ssl.create_default_context(cafile=str(s.ca_path) if s.ca_path else None)
+    if s.cert_path:
+        ctx.load_cert_chain(str(s.cert_path), str(s.key_path) if s.key_path else None, s.key_password)
+    return ctx
+
+
+class InsiClient:
+    def __init__(self, settings: InsiSettings) -> None:
+        self.settings = settings
+        self._http = httpx.AsyncClient(verify=_ssl_context(settings), timeout=settings.timeout)
+        cache_ = InMemoryCache()
+        cache_.add(WS_ADDR_XSD, _ws_addr_xsd(settings.wsdl_path))  # offline load (library-notes §3.x)
+        self._capture = _Capture()
+        transport = AsyncTransport(client=self._http, wsdl_client=httpx.Client(), cache=cache_)
+        self._zeep = AsyncClient(str(settings.wsdl_path), transport=transport, plugins=[self._capture])
+        binding = self._zeep.wsdl.bindings[BINDING]
+        self._service = AsyncServiceProxy(self._zeep, binding, address=settings.url)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> InsiClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    def _headers(self, message_id: str) -> dict[str, Any]:
+        s = self.settings
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return {
+            "NO1_ContexteLPS": {
+                "Id": str(uuid.uuid4()),
+                "Temps": now,
+                "Emetteur": s.emetteur,
+                "LPS": {
+                    "IDAM": {"_value_1": s.idam, "R": "4"},
+                    "Version": s.lps_version,
+                    "Instance": s.lps_instance,
+                    "Nom": f"urn:lps:{s.lps_name}:{s.lps_version}",
+                },
+                "Version": "01_00",
+                "Nature": "CTXLPS",
+            },
+            "NO1_ContexteBAM": {
+                "Id": str(uuid.uuid4()),
+                "Temps": now,
+                "Emetteur": s.emetteur,
+                "COUVERTURE": {},
+                "Version": "01_02",
+            },
+            "NO1_MessageID": message_id,
+        }
+
+    async def _search(self, operation: str, body: dict[str, Any], saml_assertion: str | None) -> InsiCall:
+        message_id = f"uuid:{uuid.uuid4()}"
+        call = InsiCall(
+            operation, {**body, "message_id": message_id, "auth": "cpx" if saml_assertion else "org"}
+        )
+        self._capture.raw = None
+        self._capture.saml = etree.fromstring(saml_assertion.encode()) if saml_assertion else None
+        try:
+            await getattr(self._service, operation)(**body, _soapheaders=self._headers(message_id))
+        except Fault as fault:
+            detail = fault.detail.find("{urn:siram}Erreur") if fault.detail is not None else None
+            call.error = InsiFault(
+                (fault.subcodes[0].localname if fault.subcodes else None),
+                detail.get("code") if detail is not None else None,
+                fault.message or "",
+            )
+        except (httpx.HTTPError, TransportError, OSError) as exc:
+            call.error = InsiUnavailable(f"INSi unreachable or too slow: {type(exc).__name__}")
+        if self._capture.raw is not None:
+            call.raw_response = self._capture.raw.decode()
+            if call.error is None:
+                call.result, call.error = _result_from(etree.fromstring(self._capture.raw))
+        return call
+
+    async def search_traits(self, query: TraitsQuery, *, saml_assertion: str | None = None) -> InsiCall:
+        return await self._search(SEARCH_TRAITS, query.as_dict(), saml_assertion)
+
+    async def search_vitale(self, query: VitaleQuery, *, saml_assertion: str | None = None) -> InsiCall:
+        return await self._search(SEARCH_VITALE, query.as_dict(), saml_assertion)
+
+    async def verify(self, matricule: str, oid: str, traits: TraitsQuery) -> InsiCall:
+        """Unit verification (provisional contract, see the module docstring): CR 00 = OK, else KO."""
+        message_id = f"uuid:{uuid.uuid4()}"
+        request = {"matricule": matricule, "oid": oid, **traits.as_dict(), "message_id": message_id}
+        call = InsiCall("verify", request)
+        envelope = self._verification_envelope(matricule, oid, traits, message_id)
+        ctype = f'application/soap+xml; charset=utf-8; action="{self.settings.verify_action}"'
+        try:
+            response = await self._http.post(
+                self.settings.url, content=envelope, headers={"Content-Type": ctype}
+            )
+        except httpx.HTTPError as exc:
+            call.error = InsiUnavailable(f"INSi unreachable or too slow: {type(exc).__name__}")
+            return call
+        call.raw_response = response.text
+        try:
+            root = etree.fromstring(response.content)
+        except etree.XMLSyntaxError:
+            call.error = InsiUnavailable(f"INSi answered HTTP {response.status_code} without SOAP")
+            return call
+        fault = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
+        if fault is not None:
+            sub = fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Subcode/{{{SOAP12}}}Value") or ""
+            err = fault.find(f"{{{SOAP12}}}Detail/{{urn:siram}}Erreur")
+            call.error = InsiFault(
+                sub.split(":")[-1] or None,
+                err.get("code") if err is not None else None,
+                fault.findtext(f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text") or "",
+            )
+            return call
+        call.result, call.error = _result_from(root)
+        return call
+
+    def _verification_envelope(self, matricule: str, oid: str, traits: TraitsQuery, message_id: str) -> bytes:
+        """Hand-built from the sketch RequeteUnitaire/IndividuVerifie/{INSFourni, TraitsIdentiteIndividu}."""
+        v = self.settings.verify_namespace
+        zeep_headers = self._zeep.create_message(
+            self._service, SEARCH_TRAITS, _soapheaders=self._headers(message_id)
+        ).find(f"{{{SOAP12}}}Header")
+        env = etree.Element(f"{{{SOAP12}}}Envelope", nsmap={"soap": SOAP12, "wsa": WSA, "v": v})
+        env.append(zeep_headers)
+        for stale in zeep_headers.findall(f"{{{WSA}}}Action"):  # zeep's plugins add the search action
+            zeep_headers.remove(stale)
+        etree.SubElement(zeep_headers, f"{{{WSA}}}Action").text = self.settings.verify_action
+        body = etree.SubElement(etree.SubElement(env, f"{{{SOAP12}}}Body"), f"{{{v}}}RequeteUnitaire")
+        person = etree.SubElement(body, f"{{{v}}}IndividuVerifie")
+        ins = etree.SubElement(person, f"{{{v}}}INSFourni")
+        ident = etree.SubElement(ins, f"{{{v}}}IdIndividu")
+        etree.SubElement(ident, f"{{{v}}}NumIdentifiant").text = matricule[:13]
+        etree.SubElement(ident, f"{{{v}}}Cle").text = matricule[13:]
+        etree.SubElement(ins, f"{{{v}}}OID").text = oid
+        tiq = etree.SubElement(person, f"{{{v}}}TraitsIdentiteIndividu")
+        values = [
+            ("NomNaissance", traits.birth_name),
+            ("Prenom", traits.given_names[0] if traits.given_names else ""),
+            ("ListePrenom", " ".join(traits.given_names)),
+            ("Sexe", traits.sex),
+            ("DateNaissance", traits.birth_date.isoformat()),
+            ("LieuNaissance", traits.birth_place_code or ""),
+        ]
+        for name, value in values:
+            etree.SubElement(tiq, f"{{{v}}}{name}").text = value
+        return etree.tostring(env, encoding="UTF-8")
+
+
+def _result_from(envelope: etree._Element) -> tuple[InsiResult | None, Exception | None]:
+    resultat = envelope.find(f".//{{{NS_RESULTAT}}}RESULTAT")
+    if resultat is None:
+        return None, InsiUnavailable("INSi answer without RESULTAT")
+    try:
+        return parse_resultat(resultat), None
+    except InsiResponseRefused as refused:
+        return None, refused
