@@ -1,0 +1,60 @@
+"""ER7 (pipe-and-hat) text helpers: escaping free text, dates, and reading received messages field by field.
+
+Received ACK and ZAM messages are read with these small helpers rather than with hl7apy, which does not
+know the ZAM_Z01 structure and drops segments it does not model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+_ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
+
+
+def escape(text: str) -> str:
+    """Free text made safe for a field or component (HL7 v2 §2.7 escape sequences); line breaks become
+    spaces because a CR would end the segment."""
+    for raw, escaped in _ESCAPES:
+        text = text.replace(raw, escaped)
+    return " ".join(text.splitlines())
+
+
+def unescape(text: str) -> str:
+    for raw, escaped in reversed(_ESCAPES):
+        text = text.replace(escaped, raw)
+    return text
+
+
+def dtm(when: dt.datetime, tz: str) -> str:
+    """HL7 DTM in the site's local time, to the second (HL7 v2 dates carry no zone in the ANS examples)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(ZoneInfo(tz)).strftime("%Y%m%d%H%M%S")
+
+
+def yes_no(flag: bool) -> str:
+    return "Y" if flag else "N"
+
+
+class Segment:
+    """One received segment; `field(n)` and `component(n, c)` use the standard 1-based HL7 numbering."""
+
+    def __init__(self, line: str) -> None:
+        self.parts = line.split("|")
+        self.name = self.parts[0]
+
+    def field(self, n: int) -> str:
+        # MSH-1 is the field separator itself, so MSH fields sit one place to the left.
+        index = n - 1 if self.name == "MSH" else n
+        return self.parts[index] if 0 <= index < len(self.parts) else ""
+
+    def component(self, n: int, c: int) -> str:
+        first_repetition = self.field(n).split("~")[0]
+        components = first_repetition.split("^")
+        return unescape(components[c - 1]) if c <= len(components) else ""
+
+
+def segments(message: str) -> list[Segment]:
+    lines = message.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    return [Segment(line) for line in lines if line.strip()]

@@ -1,0 +1,136 @@
+"""The ZAM receipt listener: an MLLP server the PFI sends its business acknowledgements to.
+
+Each message is stored (InboundMessage) before it is acknowledged; a ZAM whose correlation is unknown
+gets an AE with ERR and changes nothing. A resent ZAM (same sender and MSH-10) is answered again
+without being applied twice. Store work runs in a thread so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from ris.channels.hl7.ack import Party, build_ack
+from ris.channels.hl7.er7 import Segment, segments
+from ris.channels.hl7.receipts import UnknownCorrelation, ZamFormatError, apply_receipt, parse_zam
+from ris.ids import new_key
+from ris.mllp import MllpServer
+from ris.settings import SiteSettings
+from ris.store.db import session_scope
+from ris.store.models import InboundMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    code: str  # AA / AE / AR
+    error: tuple[str, str, str] | None = None  # (0357 code, label, detail)
+
+
+def _stored(sender: str, control_id: str, message_type: str, raw: str, url: str | None) -> InboundMessage:
+    """Store the message once; a resent one returns the row already kept."""
+    try:
+        with session_scope(url) as session:
+            row = InboundMessage(sender=sender, control_id=control_id, message_type=message_type, raw=raw)
+            session.add(row)
+        return row
+    except IntegrityError:
+        with session_scope(url) as session:
+            stmt = select(InboundMessage).where(
+                InboundMessage.sender == sender, InboundMessage.control_id == control_id
+            )
+            return session.exec(stmt).one()
+
+
+def _finish(row_id: int, outcome: str, error: str | None, url: str | None) -> None:
+    with session_scope(url) as session:
+        row = session.get(InboundMessage, row_id)
+        row.outcome, row.error = outcome, error
+        session.add(row)
+
+
+def process(raw: str, url: str | None = None) -> Verdict:
+    """Store, apply and judge one inbound message (blocking: runs in a worker thread)."""
+    items = segments(raw)
+    msh = items[0] if items and items[0].name == "MSH" else None
+    if msh is None or not msh.field(10):
+        return Verdict("AR", ("101", "Required field missing", "MSH-10"))
+    sender = f"{msh.field(3)}^{msh.field(4)}"[:128]
+    row = _stored(sender, msh.field(10)[:64], msh.field(9)[:24], raw, url)
+    if row.outcome == "accepted":
+        return Verdict("AA")
+    if row.outcome == "rejected":
+        return Verdict("AE", ("207", "Application internal error", row.error or ""))
+    try:
+        receipt = parse_zam(raw)
+        with session_scope(url) as session:
+            delivery = apply_receipt(session, receipt)
+            delivery_id = delivery.id
+    except ZamFormatError as exc:  # it will never pass: AR, the PFI must not resend it as is
+        code, label = (
+            ("200", "Unsupported message type")
+            if str(exc).startswith("MSH-9")
+            else ("101", "Required field missing")
+        )
+        _finish(row.id, "rejected", str(exc)[:500], url)
+        return Verdict("AR", (code, label, str(exc)))
+    except UnknownCorrelation as exc:
+        _finish(row.id, "rejected", str(exc)[:500], url)
+        return Verdict("AE", ("204", "Unknown key identifier", str(exc)))
+    _finish(row.id, "accepted", None, url)
+    log.info("ZAM %s applied to delivery %s", receipt.trigger, delivery_id)
+    return Verdict("AA")
+
+
+class ZamListener:
+    """`async with ZamListener(host, port) as listener: listener.port` serves until the block ends."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        me: Party | None = None,
+        tz: str = "Europe/Paris",
+        database_url: str | None = None,
+    ) -> None:
+        site = SiteSettings()
+        self.me = me or Party(site.hl7.sending_application, site.facility.finess_geo)
+        self.tz, self.database_url = tz, database_url
+        self.server = MllpServer(self.handle, host, port)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def handle(self, raw: str) -> str:
+        verdict = await asyncio.to_thread(process, raw, self.database_url)
+        items = segments(raw)
+        header = items[0] if items and items[0].name == "MSH" else Segment("MSH|^~\\&")
+        return build_ack(
+            code=verdict.code,
+            acknowledged=header,
+            sender=self.me,
+            control_id=new_key()[:20],
+            now=utcnow(),
+            tz=self.tz,
+            error=verdict.error,
+        )
+
+    async def start(self) -> ZamListener:
+        await self.server.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    async def __aenter__(self) -> ZamListener:
+        return await self.start()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,164 @@
+"""Publishing one version to the PFI, store side: what to send, and recording what came of it.
+
+Statuses on the PFI route: after AA the hl7 delivery is acknowledged and every relayed delivery (DMP,
+MSSanté PS / patient with route "pfi") still pending becomes sent; ZAM receipts then move them on. When
+the PFI refuses the message for good, the relayed deliveries fail with it: they will not be relayed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from ris.channels.hl7.message import Hl7RuleError, MatrixRefusal, Publication, render
+from ris.channels.hl7.vocabulary import ACTIONS
+from ris.routing import PFI, PlannedDelivery
+from ris.settings import SiteSettings
+from ris.store import blobs, deliveries
+from ris.store.models import Channel, Delivery, DeliveryStatus, Document, PartnerExchange
+from ris.store.reports import load_bundle
+
+DELIVERED = (DeliveryStatus.acknowledged, DeliveryStatus.read)
+RELAY_FAILED = "PFI message failed: "  # prefix of relayed failures caused by the hl7 message itself
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at sending: `er7` is None when there is nothing to send (already delivered, or refused)."""
+
+    delivery_id: int
+    control_id: str
+    status: DeliveryStatus
+    er7: str | None
+    number: int = 0
+    patient_id: int | None = None
+    ins_included: bool = False
+    document_id: str | None = None
+
+
+def hl7_delivery(session: Session, report_id: str, version: int, action: str) -> Delivery:
+    if action not in ACTIONS:
+        raise Hl7RuleError(f"action {action!r}: must be one of {', '.join(ACTIONS)}")
+    stmt = select(Delivery).where(
+        Delivery.report_id == report_id,
+        Delivery.version == version,
+        Delivery.channel == Channel.hl7,
+        Delivery.action == action,
+    )
+    row = session.exec(stmt).first()
+    if row is None:
+        raise Hl7RuleError(
+            f"report {report_id} v{version}: no hl7 delivery planned for action {action!r} "
+            "(plan the deliveries first)"
+        )
+    return row
+
+
+def relayed(session: Session, hl7: Delivery) -> list[Delivery]:
+    return [
+        d
+        for d in deliveries.for_version(session, hl7.report_id, hl7.version)
+        if d.route == PFI and d.channel is not Channel.hl7 and d.action == hl7.action
+    ]
+
+
+def load_cda(session: Session, report_id: str, version: int) -> bytes:
+    stmt = select(Document).where(Document.report_id == report_id, Document.version == version)
+    document = session.exec(stmt).first()
+    if document is None:
+        raise Hl7RuleError(f"report {report_id} v{version}: no CDA built yet (build the documents first)")
+    return blobs.get(session, document.cda_sha256)
+
+
+def prepare(
+    session: Session,
+    report_id: str,
+    version: int,
+    action: str,
+    settings: SiteSettings,
+    *,
+    now: dt.datetime | None = None,
+) -> Attempt:
+    """Count an attempt and render the message; a delivered message is never rendered again."""
+    hl7 = hl7_delivery(session, report_id, version, action)
+    if hl7.status in DELIVERED:
+        return Attempt(hl7.id, hl7.idempotency_key, hl7.status, None)
+    others = relayed(session, hl7)
+    if hl7.status is DeliveryStatus.failed:  # an administrator's retry: the relayed copies go again
+        for row in others:
+            if row.status is DeliveryStatus.failed and (row.reason or "").startswith(RELAY_FAILED):
+                deliveries.set_status(session, row, DeliveryStatus.pending, "PFI message sent again")
+    bundle = load_bundle(session, report_id, version)
+    publication = Publication(
+        bundle=bundle,
+        cda=load_cda(session, report_id, version),
+        action=action,
+        control_id=hl7.idempotency_key,
+        relayed=[PlannedDelivery(d.channel, d.recipient, d.status, d.reason, d.route) for d in others],
+    )
+    try:
+        rendered = render(publication, settings, now=now)
+    except MatrixRefusal as exc:
+        _fail(session, hl7, others, str(exc))
+        return Attempt(hl7.id, hl7.idempotency_key, DeliveryStatus.failed, None)
+    hl7.attempts += 1
+    if hl7.status is not DeliveryStatus.pending:
+        deliveries.set_status(session, hl7, DeliveryStatus.pending, f"attempt {hl7.attempts}")
+    session.add(hl7)
+    return Attempt(
+        delivery_id=hl7.id,
+        control_id=hl7.idempotency_key,
+        status=DeliveryStatus.pending,
+        er7=rendered.er7,
+        number=hl7.attempts,
+        patient_id=bundle.patient.id,
+        ins_included=rendered.ins_included,
+        document_id=bundle.version.document_id,
+    )
+
+
+def _fail(session: Session, hl7: Delivery, others: list[Delivery], reason: str) -> None:
+    deliveries.set_status(session, hl7, DeliveryStatus.failed, reason[:500])
+    for row in others:
+        if row.status is DeliveryStatus.pending:
+            deliveries.set_status(session, row, DeliveryStatus.failed, (RELAY_FAILED + reason)[:500])
+
+
+def record_accepted(session: Session, attempt: Attempt, *, partner: str) -> DeliveryStatus:
+    hl7 = session.get(Delivery, attempt.delivery_id)
+    deliveries.set_status(session, hl7, DeliveryStatus.acknowledged, f"ACK AA (attempt {attempt.number})")
+    for row in relayed(session, hl7):
+        session.refresh(row)  # a ZAM may have landed meanwhile: never move it back to sent
+        if row.status is DeliveryStatus.pending:
+            deliveries.set_status(session, row, DeliveryStatus.sent, "accepted by the PFI for relay")
+    if attempt.ins_included and attempt.patient_id is not None:
+        # INS rule 31 (RIS.INS.51): keep which partners received health data with the INS.
+        session.add(
+            PartnerExchange(
+                patient_id=attempt.patient_id,
+                partner=partner[:200],
+                channel=Channel.hl7,
+                document_id=attempt.document_id,
+            )
+        )
+    return hl7.status
+
+
+def record_transient(session: Session, attempt: Attempt, reason: str, *, give_up: bool) -> DeliveryStatus:
+    hl7 = session.get(Delivery, attempt.delivery_id)
+    hl7.last_error = reason[:500]
+    if give_up:
+        _fail(session, hl7, relayed(session, hl7), f"no ACK AA after {attempt.number} attempts: {reason}")
+    else:
+        deliveries.set_status(
+            session, hl7, DeliveryStatus.pending, f"attempt {attempt.number}: {reason}"[:500]
+        )
+    return hl7.status
+
+
+def record_rejected(session: Session, attempt: Attempt, reason: str) -> DeliveryStatus:
+    hl7 = session.get(Delivery, attempt.delivery_id)
+    _fail(session, hl7, relayed(session, hl7), f"rejected by the PFI: {reason}")
+    return hl7.status
