@@ -1,0 +1,172 @@
+"""PAM-FR / HL7 v2.5 ADT messages carrying PID (ins.md §8): parsing with hl7apy into plain values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.parser import parse_message
+
+from ris.identity.nir import INS_OIDS
+
+EVENTS = {"A28", "A31", "A40", "A47", "A01", "A04", "A05", "A08"}
+# PID-32 (table 0445) codes that carry an identity attribute (rule 25).
+ATTRIBUTE_CODES = {
+    "FICT": "fictive",
+    "DOUT": "douteuse",
+    "DOUB": "douteuse",
+    "DOUA": "douteuse",
+    "HOMD": "homonyme",
+    "HOMA": "homonyme",
+}
+
+
+class PamError(ValueError):
+    """A message the feed must refuse: HL7 table 0357 code, where, and why (ERR segment)."""
+
+    def __init__(self, code: str, location: str, text: str, *, reject: bool = False) -> None:
+        self.code, self.location, self.text, self.reject = code, location, text, reject
+        super().__init__(f"{location}: {text}")
+
+
+@dataclass(frozen=True)
+class Header:
+    sender: str  # MSH-3^MSH-4
+    control_id: str
+    message_type: str  # ADT^A28
+    event: str
+    version: str
+    sending_application: str
+    sending_facility: str
+    receiving_application: str
+    receiving_facility: str
+
+
+@dataclass
+class PamIdentity:
+    ipp: str
+    ipp_authority: str
+    ins_matricule: str | None = None
+    ins_oid: str | None = None
+    birth_name: str | None = None
+    first_birth_given_name: str | None = None
+    birth_given_names: str | None = None
+    used_name: str | None = None
+    used_given_name: str | None = None
+    birth_date: dt.date | None = None
+    sex: str | None = None
+    birth_place_code: str | None = None
+    reliability: list[str] = field(default_factory=list)  # PID-32 codes
+
+    @property
+    def attributes(self) -> list[str]:
+        return sorted({ATTRIBUTE_CODES[c] for c in self.reliability if c in ATTRIBUTE_CODES})
+
+
+@dataclass
+class PamMessage:
+    header: Header
+    identity: PamIdentity
+    prior_ipp: str | None = None  # MRG-1 (A40 merge, A47 identifier change)
+
+
+def read_header(er7: str) -> Header:
+    """MSH only, by hand: enough to store and acknowledge even a message hl7apy cannot parse."""
+    first = er7.lstrip("\r\n").split("\r", 1)[0].split("\n", 1)[0]
+    if not first.startswith("MSH") or len(first) < 8:
+        raise PamError("100", "MSH", "the message does not start with an MSH segment", reject=True)
+    sep = first[3]
+    f = first.split(sep)
+    comp = f[1][0] if f[1] else "^"
+
+    def at(n: int) -> str:  # MSH-n (MSH-1 is the separator itself)
+        return f[n - 1] if len(f) >= n else ""
+
+    msh9 = at(9).split(comp)
+    if not at(10):
+        raise PamError("101", "MSH-10", "message control id is missing", reject=True)
+    return Header(
+        sender=f"{at(3)}^{at(4)}",
+        control_id=at(10),
+        message_type="^".join(msh9[:2]),
+        event=msh9[1] if len(msh9) > 1 else "",
+        version=at(12).split(comp)[0],
+        sending_application=at(3),
+        sending_facility=at(4),
+        receiving_application=at(5),
+        receiving_facility=at(6),
+    )
+
+
+def _hl7_date(value: str, location: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.strptime(value[:8], "%Y%m%d").date()
+    except ValueError as exc:
+        raise PamError("102", location, f"{value!r} is not a date AAAAMMJJ") from exc
+
+
+def parse(er7: str) -> PamMessage:
+    header = read_header(er7)
+    if header.message_type.split("^")[0] != "ADT" or header.event not in EVENTS:
+        raise PamError(
+            "201",
+            "MSH-9",
+            f"unsupported event {header.message_type} (A28, A31, A40, A47, A01, A04, A05, A08)",
+            reject=True,
+        )
+    if header.version != "2.5":
+        raise PamError("203", "MSH-12", f"unsupported version {header.version!r} (2.5, PAM-FR)", reject=True)
+    try:
+        msg = parse_message(
+            er7.replace("\n", "\r"), validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False
+        )
+    except Exception as exc:  # hl7apy raises many unrelated types on malformed input
+        raise PamError("102", "message", f"not parseable as HL7 v2.5: {type(exc).__name__}") from exc
+    pids = [s for s in msg.children if s.name == "PID"]
+    if not pids:
+        raise PamError("100", "PID", "the PID segment is missing")
+    pid = pids[0]
+    identity = _identity(pid)
+    prior = None
+    mrgs = [s for s in msg.children if s.name == "MRG"]
+    if header.event in ("A40", "A47"):
+        if not mrgs or not mrgs[0].mrg_1.to_er7():
+            raise PamError("101", "MRG-1", f"{header.event} needs the prior patient identifier")
+        prior = mrgs[0].mrg_1[0].cx_1.to_er7()
+    return PamMessage(header, identity, prior)
+
+
+def _identity(pid) -> PamIdentity:
+    ipp = authority = None
+    ins = oid = None
+    for cx in pid.pid_3:
+        kind = cx.cx_5.to_er7()
+        if kind == "PI" and ipp is None:
+            ipp, authority = cx.cx_1.to_er7(), cx.cx_4.to_er7()
+        elif kind == "INS":
+            oid = cx.cx_4.hd_2.to_er7()
+            if oid not in INS_OIDS:
+                raise PamError("103", "PID-3.4", f"INS assigning authority {oid!r} is not an INS OID")
+            ins = cx.cx_1.to_er7()
+    if not ipp:
+        raise PamError("101", "PID-3", "no patient identifier of type PI (IPP)")
+    ident = PamIdentity(ipp=ipp, ipp_authority=authority or "", ins_matricule=ins, ins_oid=oid)
+    for xpn in pid.pid_5:
+        kind = xpn.xpn_7.to_er7()
+        if kind == "L":
+            ident.birth_name = xpn.xpn_1.to_er7() or None
+            ident.first_birth_given_name = xpn.xpn_2.to_er7() or None
+            ident.birth_given_names = xpn.xpn_3.to_er7().replace("\\S\\", "^") or None
+        elif kind == "D":
+            ident.used_name = xpn.xpn_1.to_er7() or None
+            ident.used_given_name = xpn.xpn_2.to_er7() or None
+    ident.birth_date = _hl7_date(pid.pid_7.to_er7(), "PID-7")
+    ident.sex = pid.pid_8.to_er7() or None
+    for xad in pid.pid_11:
+        if xad.xad_7.to_er7() == "BDL":
+            ident.birth_place_code = xad.xad_9.to_er7() or None
+    ident.reliability = [r.to_er7() for r in pid.pid_32 if r.to_er7()]
+    return ident
