@@ -17,6 +17,11 @@ from tasks.documents import build_documents, find_document
 app = typer.Typer(help="The report's documents (PDF/A-1b and CDA R2 N1).")
 
 
+@app.callback()
+def group() -> None:
+    """The report's documents (PDF/A-1b and CDA R2 N1)."""  # keeps `build` a subcommand when alone
+
+
 @app.command()
 def build(
     report_id: str,
