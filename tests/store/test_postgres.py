@@ -23,9 +23,19 @@ from tests import factories
 pytestmark = pytest.mark.slow
 
 
-def _as_postgres(*cmd: str) -> list[str]:
+def _server_binary(name: str) -> str | None:
+    """Debian keeps initdb and pg_ctl off the PATH, under /usr/lib/postgresql/<major>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+def _as_postgres(name: str, *args: str) -> list[str]:
     # initdb refuses to run as root; CI runs as root.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
+    cmd = [_server_binary(name) or name, *args]
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 def _free_port() -> int:
@@ -36,7 +46,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    if not shutil.which("initdb") or not shutil.which("pg_ctl"):
+    if not _server_binary("initdb") or not _server_binary("pg_ctl"):
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     # Not under pytest's tmp folder: its parents are private to root and the postgres user must enter.
     base = Path(tempfile.mkdtemp(prefix="ris-pg-"))
