@@ -1,0 +1,63 @@
+"""The INSi teleservice endpoint as a Prefect Block (saved as `default` by `ris up` or an administrator)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from blocks import DEFAULT_NAME
+from ris.identity.insi_client import VERIFY_ACTION, VERIFY_NAMESPACE, InsiClient, InsiSettings
+
+
+class InsiEndpoint(Block):
+    _block_type_name = "RIS INSi Endpoint"
+    _block_type_slug = "ris-insi-endpoint"
+    _description = "CNAM INSi teleservice: URL, WSDL, software identity (IDAM, LPS) and ORG certificate."
+
+    url: str = Field(description="Endpoint, e.g. the qualification URL in certificate mode")
+    wsdl_path: Path = Field(description="DESIR_ICIR_EXP_1.5.0.wsdl with its xsd/ folder beside it")
+    idam: str = Field(description="CNDA authorisation number of the software (ContexteLPS/LPS/IDAM)")
+    lps_name: str = "RIS-ENGINE"
+    lps_version: str = "0.1.0"
+    lps_instance: str = Field(default_factory=lambda: str(uuid.uuid4()), description="uuid of this install")
+    emetteur: str = ""
+    cert_path: Path | None = Field(None, description="IGC-Santé ORG certificate, CN INSI-AUTO or INSI-MANU")
+    key_path: Path | None = None
+    key_password: SecretStr | None = None
+    ca_path: Path | None = Field(None, description="Trust chain of the server (AC IGC-SANTE)")
+    timeout: float = Field(10.0, gt=0)
+    verify_namespace: str = Field(VERIFY_NAMESPACE, description="Provisional: unit verification contract")
+    verify_action: str = VERIFY_ACTION
+
+    def settings(self) -> InsiSettings:
+        return InsiSettings(
+            url=self.url,
+            wsdl_path=Path(self.wsdl_path),
+            idam=self.idam,
+            lps_name=self.lps_name,
+            lps_version=self.lps_version,
+            lps_instance=self.lps_instance,
+            emetteur=self.emetteur,
+            cert_path=self.cert_path,
+            key_path=self.key_path,
+            key_password=self.key_password.get_secret_value() if self.key_password else None,
+            ca_path=self.ca_path,
+            timeout=self.timeout,
+            verify_namespace=self.verify_namespace,
+            verify_action=self.verify_action,
+        )
+
+    def client(self) -> InsiClient:
+        """A ready client; close it with `await client.aclose()` (or `async with`)."""
+        return InsiClient(self.settings())
+
+
+async def load_insi_endpoint(name: str = DEFAULT_NAME) -> InsiEndpoint | None:
+    """The saved endpoint, or None when INSi is not configured on this site."""
+    try:
+        return await InsiEndpoint.aload(name)
+    except ValueError:
+        return None

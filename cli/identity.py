@@ -1,0 +1,212 @@
+"""`ris identity`: check a matricule INS, read and search identities, query INSi, take in a PAM-FR feed.
+
+Every read is audited with the actor given by `--by` (INS rule 4). The CLI is an operator's tool: it acts
+with the permissions ins.read, insi.call and identity.write, never as a super-user."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from cli.common import fail, print_json
+from ris.identity import insi_service
+from ris.identity.actors import OPERATOR, Actor
+from ris.identity.errors import IdentityRuleError
+from ris.identity.insi_client import (
+    InsiClient,
+    InsiFault,
+    InsiSettings,
+    InsiUnavailable,
+    TraitsQuery,
+    VitaleQuery,
+)
+from ris.identity.intake import IntakePolicy, PamIntake, serve
+from ris.identity.nir import matricule_problem
+from ris.identity.registry import NotFound, get_patient, identity_view
+from ris.identity.search import search_by_ins, search_by_traits
+from ris.store.db import session_scope
+
+app = typer.Typer(help="Identities and the INS: key check, search, INSi, PAM-FR feed.", no_args_is_help=True)
+
+By = typer.Option(..., "--by", help="Who is acting (user id), written to the audit trail")
+
+
+def _actor(by: str) -> Actor:
+    return Actor(by, OPERATOR)
+
+
+@app.command("verify-key")
+def verify_key(matricule: str) -> None:
+    """Exit 0 when the 15-character matricule INS is well formed and its key verifies, 1 otherwise."""
+    problem = matricule_problem(matricule)
+    if problem:
+        fail(f"matricule INS {problem}", code=1)
+    typer.echo("matricule INS: key verifies")
+
+
+@app.command()
+def show(ipp: str, by: str = By, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One identity, its status and whether its INS may leave the system."""
+    with session_scope() as session:
+        try:
+            view = identity_view(session, _actor(by), get_patient(session, ipp))
+        except NotFound as exc:
+            fail(str(exc))
+    if as_json:
+        print_json(view)
+        return
+    for key, value in view.items():
+        typer.echo(f"{key:24} {'' if value is None else value}")
+
+
+@app.command()
+def search(
+    by: str = By,
+    birth_date: str | None = typer.Option(None, "--birth-date", help="AAAA-MM-JJ"),
+    name: str | None = typer.Option(None, "--name", help="First letters of a name or given name"),
+    ins: str | None = typer.Option(None, "--ins", help="All 15 characters of the matricule INS"),
+) -> None:
+    """Anteriority search (INS rule 17): by birth date (+ start of a name), or by matricule INS."""
+    if (birth_date is None) == (ins is None):
+        fail("give --birth-date (optionally with --name) or --ins")
+    with session_scope() as session:
+        try:
+            if ins is not None:
+                found = search_by_ins(session, _actor(by), ins)
+            else:
+                found = search_by_traits(session, _actor(by), _date(birth_date, "--birth-date"), name)
+        except IdentityRuleError as exc:
+            fail(str(exc))
+        for p in found:
+            typer.echo(
+                f"{p.ipp:14} {p.status.value:6} {p.birth_name} {p.first_birth_given_name} "
+                f"{p.birth_date.isoformat()} {p.sex}"
+            )
+    typer.echo(f"{len(found)} identit{'y' if len(found) == 1 else 'ies'} found")
+
+
+@app.command("insi-lookup")
+def insi_lookup(
+    by: str = By,
+    name: str | None = typer.Option(None, help="Nom de naissance (INSi lexical form)"),
+    given: str | None = typer.Option(None, help="One birth given name"),
+    sex: str | None = typer.Option(None, help="M or F"),
+    birth_date: str | None = typer.Option(None, "--birth-date", help="AAAA-MM-JJ"),
+    place: str | None = typer.Option(None, help="Birth place COG code (optional)"),
+    vitale_nir: str | None = typer.Option(
+        None, "--vitale-nir", help="13 characters read on the Carte Vitale"
+    ),
+    vitale_key: str | None = typer.Option(None, "--vitale-key"),
+    url: str | None = typer.Option(None, help="INSi endpoint; without it the saved block is used"),
+    wsdl: Path | None = typer.Option(None, help="CNAM WSDL (with --url)"),
+    idam: str = typer.Option("RIS-IDAM", help="Software authorisation number (with --url)"),
+    cert: Path | None = typer.Option(None, help="Client certificate (with --url)"),
+    key: Path | None = typer.Option(None, help="Client key (with --url)"),
+    ca: Path | None = typer.Option(None, help="Server CA (with --url)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search INSi by traits or by Carte Vitale; the call and its answer are traced (rules 37, 39)."""
+    if vitale_nir:
+        vitale = VitaleQuery(vitale_nir, vitale_key or "", birth_date or "", name)
+        traits = None
+    else:
+        if not (name and given and sex and birth_date):
+            fail("give --name, --given, --sex and --birth-date (or --vitale-nir and --birth-date)")
+        traits = TraitsQuery(name, (given,), sex, _date(birth_date, "--birth-date"), place)
+        vitale = None
+    try:
+        result = asyncio.run(_lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca))
+    except (IdentityRuleError, InsiFault, InsiUnavailable) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result.summary())
+        return
+    typer.echo(f"INSi {result.code} {result.label}: {result.advice}")
+    if result.identity:
+        i = result.identity
+        typer.echo(
+            f"  INS {i.ins.matricule} ({i.ins.oid})\n  {i.birth_name} / {i.given_names} / {i.sex} / "
+            f"{i.birth_date.isoformat()} / {i.birth_place_code or ''}"
+        )
+
+
+async def _lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca):
+    if url:
+        if wsdl is None:
+            fail("--wsdl is required with --url")
+        settings = InsiSettings(
+            url=url,
+            wsdl_path=wsdl,
+            idam=idam,
+            lps_name="RIS-ENGINE",
+            lps_version="0.1.0",
+            lps_instance="cli",
+            cert_path=cert,
+            key_path=key,
+            ca_path=ca,
+        )
+        client = InsiClient(settings)
+    else:
+        from blocks.insi import load_insi_endpoint
+
+        block = await load_insi_endpoint()
+        if block is None:
+            fail("no INSi endpoint saved: give --url and --wsdl, or save the InsiEndpoint block")
+        client = block.client()
+    async with client:
+        with session_scope() as session:
+            try:
+                return await insi_service.search(session, _actor(by), client, traits=traits, vitale=vitale)
+            finally:
+                session.commit()  # the trace of the call stays even when the answer is refused
+
+
+def _policy(own: list[str], trusted: list[str], not_caring: bool) -> IntakePolicy:
+    return IntakePolicy(frozenset(own), frozenset(trusted), cares_directly=not not_caring)
+
+
+OwnDomain = typer.Option([], "--own-domain", help="Sending application (MSH-3) of our identity domain")
+Trusted = typer.Option([], "--trusted", help="Sender with a trust contract (rule 30)")
+NotCaring = typer.Option(False, "--not-caring-directly", help="This site does not take care of the patients")
+
+
+@app.command("import-pam")
+def import_pam(
+    file: Path,
+    own_domain: list[str] = OwnDomain,
+    trusted: list[str] = Trusted,
+    not_caring_directly: bool = NotCaring,
+) -> None:
+    """Take in a file of PAM-FR messages; prints one ACK code per message."""
+    if not file.is_file():
+        fail(f"{file} is not a file")
+    codes = asyncio.run(PamIntake(_policy(own_domain, trusted, not_caring_directly)).import_file(file))
+    for n, code in enumerate(codes, 1):
+        typer.echo(f"message {n}: {code}")
+    if any(c != "AA" for c in codes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def listen(
+    host: str = "127.0.0.1",
+    port: int = 2575,
+    own_domain: list[str] = OwnDomain,
+    trusted: list[str] = Trusted,
+    not_caring_directly: bool = NotCaring,
+) -> None:
+    """Run the PAM-FR MLLP listener until Ctrl-C."""
+    intake = PamIntake(_policy(own_domain, trusted, not_caring_directly))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(intake, host, port))
+
+
+def _date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not a date AAAA-MM-JJ")
