@@ -21,6 +21,7 @@ from ris.store.models import Channel, Delivery, DeliveryStatus, Document, Partne
 from ris.store.reports import load_bundle
 
 DELIVERED = (DeliveryStatus.acknowledged, DeliveryStatus.read)
+REACHED = (DeliveryStatus.sent, DeliveryStatus.acknowledged, DeliveryStatus.read)
 RELAY_FAILED = "PFI message failed: "  # prefix of relayed failures caused by the hl7 message itself
 
 
@@ -57,11 +58,22 @@ def hl7_delivery(session: Session, report_id: str, version: int, action: str) ->
 
 
 def relayed(session: Session, hl7: Delivery) -> list[Delivery]:
-    return [
+    """The relayed deliveries this message speaks for: those planned with it, or, for a deletion, every
+    copy of the version the PFI already relayed (the deletion goes wherever the document went)."""
+    rows = [
         d
         for d in deliveries.for_version(session, hl7.report_id, hl7.version)
-        if d.route == PFI and d.channel is not Channel.hl7 and d.action == hl7.action
+        if d.route == PFI and d.channel is not Channel.hl7
     ]
+    if hl7.action == "delete":
+        return [d for d in rows if d.status in REACHED]
+    return [d for d in rows if d.action == hl7.action]
+
+
+def _as_planned(hl7: Delivery, rows: list[Delivery]) -> list[PlannedDelivery]:
+    # A deletion reaches again each place the document reached: those destinations count as going.
+    status = (lambda d: DeliveryStatus.pending) if hl7.action == "delete" else (lambda d: d.status)
+    return [PlannedDelivery(d.channel, d.recipient, status(d), d.reason, d.route) for d in rows]
 
 
 def load_cda(session: Session, report_id: str, version: int) -> bytes:
@@ -86,7 +98,7 @@ def prepare(
     if hl7.status in DELIVERED:
         return Attempt(hl7.id, hl7.idempotency_key, hl7.status, None)
     others = relayed(session, hl7)
-    if hl7.status is DeliveryStatus.failed:  # an administrator's retry: the relayed copies go again
+    if hl7.status is DeliveryStatus.failed and action != "delete":  # an administrator's retry
         for row in others:
             if row.status is DeliveryStatus.failed and (row.reason or "").startswith(RELAY_FAILED):
                 deliveries.set_status(session, row, DeliveryStatus.pending, "PFI message sent again")
@@ -96,7 +108,7 @@ def prepare(
         cda=load_cda(session, report_id, version),
         action=action,
         control_id=hl7.idempotency_key,
-        relayed=[PlannedDelivery(d.channel, d.recipient, d.status, d.reason, d.route) for d in others],
+        relayed=_as_planned(hl7, others),
     )
     try:
         rendered = render(publication, settings, now=now)
@@ -120,6 +132,8 @@ def prepare(
 
 
 def _fail(session: Session, hl7: Delivery, others: list[Delivery], reason: str) -> None:
+    """The hl7 delivery fails, and with it the copies it was to relay (not the copies a deletion targets:
+    they were delivered and stay so)."""
     deliveries.set_status(session, hl7, DeliveryStatus.failed, reason[:500])
     for row in others:
         if row.status is DeliveryStatus.pending:
@@ -129,7 +143,7 @@ def _fail(session: Session, hl7: Delivery, others: list[Delivery], reason: str) 
 def record_accepted(session: Session, attempt: Attempt, *, partner: str) -> DeliveryStatus:
     hl7 = session.get(Delivery, attempt.delivery_id)
     deliveries.set_status(session, hl7, DeliveryStatus.acknowledged, f"ACK AA (attempt {attempt.number})")
-    for row in relayed(session, hl7):
+    for row in relayed(session, hl7) if hl7.action != "delete" else []:
         session.refresh(row)  # a ZAM may have landed meanwhile: never move it back to sent
         if row.status is DeliveryStatus.pending:
             deliveries.set_status(session, row, DeliveryStatus.sent, "accepted by the PFI for relay")

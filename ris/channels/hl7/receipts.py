@@ -84,14 +84,6 @@ def parse_zam(text: str) -> Receipt:
     return Receipt(trigger, original, value == "Y", address, read_errors(items))
 
 
-def _relayed(session: Session, hl7: Delivery) -> list[Delivery]:
-    return [
-        d
-        for d in deliveries.for_version(session, hl7.report_id, hl7.version)
-        if d.route == PFI and d.channel is not Channel.hl7 and d.action == hl7.action
-    ]
-
-
 def _patient_address(session: Session, report_id: str) -> str | None:
     report = session.get(Report, report_id)
     exam = session.get(Exam, report.exam_id) if report else None
@@ -105,7 +97,13 @@ def target_delivery(session: Session, receipt: Receipt) -> Delivery:
     hl7 = deliveries.by_idempotency_key(session, receipt.original_control_id)
     if hl7 is None or hl7.channel is not Channel.hl7:
         raise UnknownCorrelation("OBX-4: no message sent to the PFI has this MSH-10")
-    relayed = _relayed(session, hl7)
+    if hl7.action == "delete":  # receipts of a deletion: noted on the deletion message's own delivery
+        return hl7
+    relayed = [
+        d
+        for d in deliveries.for_version(session, hl7.report_id, hl7.version)
+        if d.route == PFI and d.channel is not Channel.hl7 and d.action == hl7.action
+    ]
     if receipt.trigger == "Z01":
         wanted = [d for d in relayed if d.channel is Channel.dmp]
     elif (
@@ -141,6 +139,10 @@ def apply_receipt(session: Session, receipt: Receipt, *, actor: str = "pfi") -> 
     """Update the delivery the receipt is about; raises UnknownCorrelation and changes nothing otherwise."""
     delivery = target_delivery(session, receipt)
     status, detail = outcome(receipt)
+    if (
+        delivery.channel is Channel.hl7
+    ):  # a deletion's receipt: timeline note, the deletion stays acknowledged
+        status = None
     if status is None:
         if delivery.status is not DeliveryStatus.failed:  # a note must not overwrite a failure reason
             deliveries.set_status(session, delivery, delivery.status, detail, actor=actor)

@@ -1,0 +1,32 @@
+"""The integration platform (PFI) endpoint as a Prefect Block: where to send HL7 and where ZAM come back."""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from pydantic import Field
+
+from blocks import DEFAULT_NAME
+from ris.channels.hl7.client import PfiClient
+
+
+class PfiEndpoint(Block):
+    _block_type_name = "RIS PFI Endpoint"
+    _block_type_slug = "ris-pfi-endpoint"
+    _description = "MLLP address of the integration platform (PFI) and of the RIS's ZAM receipt listener."
+
+    host: str = Field("127.0.0.1", description="PFI MLLP host")
+    port: int = Field(2575, ge=1, le=65535, description="PFI MLLP port")
+    ack_timeout_s: float = Field(30.0, gt=0, description="How long to wait for the ACK of one message")
+    receipt_host: str = Field("127.0.0.1", description="Interface the ZAM receipt listener binds to")
+    receipt_port: int = Field(2576, ge=0, le=65535, description="Port the PFI sends its ZAM receipts to")
+
+    def client(self) -> PfiClient:
+        return PfiClient(self.host, self.port, self.ack_timeout_s)
+
+
+async def load_pfi_endpoint(name: str = DEFAULT_NAME) -> PfiEndpoint:
+    """The saved endpoint, or the local defaults (sandbox PFI of `ris up`) when none was saved."""
+    try:
+        return await PfiEndpoint.aload(name)
+    except ValueError:  # no block document of that name
+        return PfiEndpoint()

@@ -1,0 +1,98 @@
+"""Publishing a validated version to the PFI over HL7 v2 / MLLP: thin task around `ris.channels.hl7`.
+
+Only transient faults (AE, no ACK in time, connection refused) are retried, with exponential backoff and
+jitter, always with the same MSH-10. AR and refusals before sending end the delivery as failed at once.
+Logs carry report, version and delivery ids only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prefect import task
+from prefect.client.schemas.objects import TaskRun
+from prefect.context import TaskRunContext
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
+from prefect.states import State
+from prefect.tasks import Task, exponential_backoff
+
+from blocks.pfi import load_pfi_endpoint
+from blocks.site import load_site_settings
+from ris.channels.hl7 import publish
+from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
+from ris.store.db import session_scope
+
+RETRIES = 5
+
+
+def transient_only(_task: Task, _run: TaskRun, state: State) -> bool:
+    return isinstance(state.data, Hl7Transient)
+
+
+def _final_attempt() -> bool:
+    """True on the last try Prefect will make; outside a task run the caller decides, so False."""
+    context = TaskRunContext.get()
+    return context is not None and context.task_run.run_count > context.task.retries
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+@task(
+    name="publish-hl7",
+    task_run_name="publish-hl7-{report_id}-v{version}-{action}",
+    retries=RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=transient_only,
+)
+async def publish_hl7(report_id: str, version: int, action: str = "initial") -> str:
+    """Send the version's CDA to the PFI (ORU or MDM per site settings); returns the hl7 delivery status:
+    `acknowledged` (AA), `failed` (AR, refusal, or transient faults beyond the last retry)."""
+    log = _logger()
+    settings = await load_site_settings()
+    endpoint = await load_pfi_endpoint()
+    with session_scope() as session:
+        attempt = publish.prepare(session, report_id, version, action, settings)
+    if attempt.er7 is None:
+        log.info(
+            "report %s v%s: hl7 delivery %s is %s, nothing to send",
+            report_id,
+            version,
+            attempt.delivery_id,
+            attempt.status.value,
+        )
+        return attempt.status.value
+    try:
+        await endpoint.client().send(attempt.er7, attempt.control_id)
+    except Hl7Rejected as exc:
+        with session_scope() as session:
+            status = publish.record_rejected(session, attempt, exc.reason)
+        log.error("hl7 delivery %s rejected by the PFI: %s", attempt.delivery_id, exc.reason)
+        return status.value
+    except Hl7Transient as exc:
+        give_up = _final_attempt()
+        with session_scope() as session:
+            status = publish.record_transient(session, attempt, exc.reason, give_up=give_up)
+        if give_up:
+            log.error(
+                "hl7 delivery %s failed after %s attempts: %s",
+                attempt.delivery_id,
+                attempt.number,
+                exc.reason,
+            )
+            return status.value
+        log.warning(
+            "hl7 delivery %s attempt %s: %s (will retry)", attempt.delivery_id, attempt.number, exc.reason
+        )
+        raise
+    partner = f"PFI {settings.hl7.receiving_application}^{settings.hl7.receiving_facility}"
+    with session_scope() as session:
+        status = publish.record_accepted(session, attempt, partner=partner)
+    log.info("hl7 delivery %s acknowledged by the PFI (attempt %s)", attempt.delivery_id, attempt.number)
+    return status.value
