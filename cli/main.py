@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import db, report, worklist
+from cli import db, demo, document, report, worklist
 
 app = typer.Typer(
     name="ris",
@@ -15,3 +15,5 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(worklist.app, name="worklist")
 app.add_typer(report.app, name="report")
+app.add_typer(document.app, name="document")
+demo.register(app)

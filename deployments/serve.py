@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from prefect.deployments.runner import RunnerDeployment
+from prefect.runner import Runner
 
 from deployments import LIFECYCLE_DEPLOYMENT
 from flows.report_lifecycle import report_lifecycle
 
 
-def single_box_deployments() -> list[RunnerDeployment]:
-    return [
-        report_lifecycle.to_deployment(
+async def single_box_runner() -> Runner:
+    """A runner with every deployment registered (awaited, so runs can be started at once)."""
+    runner = Runner(name="ris-single-box", query_seconds=1, pause_on_shutdown=False)
+    await runner.aadd_deployment(
+        await report_lifecycle.ato_deployment(
             name=LIFECYCLE_DEPLOYMENT.split("/")[1],
             description="One run per validated report version.",
             tags=["component:lifecycle"],
         )
-    ]
+    )
+    return runner

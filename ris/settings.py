@@ -51,8 +51,10 @@ class Hl7Routing(BaseModel):
     receiving_application: str = "PFI"
     receiving_facility: str = "PFI-DEMO"
     processing_id: Literal["P", "T", "D"] = "P"
+    # "warn" by default: the ANS's own examples send combinations outside the matrix (professionals only,
+    # with every restriction N), which every report of an unqualified identity needs (hl7v2-transport §6).
     matrix_check: Literal["reject", "warn"] = Field(
-        "reject", description="What to do with flag combinations outside the MSSanté matrix"
+        "warn", description="What to do with flag combinations outside the MSSanté matrix: refuse, or log"
     )
     request_receipts: bool = Field(True, description="Ask the PFI for ZAM receipts (ACK_RECEPTION)")
     request_read_receipts: bool = Field(True, description="Ask for MSSanté read receipts (ACK_LECTURE_MSS)")

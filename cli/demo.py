@@ -1,0 +1,155 @@
+"""`ris up` and `ris demo`: the single-box mode, and a sample worklist driven through the lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import typer
+from prefect.client.orchestration import get_client
+from sqlmodel import select
+
+from cli.report import start_lifecycle
+from cli.single_box import SingleBox
+from ris import reports, worklist
+from ris.config import EngineConfig
+from ris.demo import sample_worklist, validator_for
+from ris.store.db import session_scope
+from ris.store.models import Delivery, DeliveryStatus, Report
+from ris.summary import report_summary
+
+CHANNELS = ("dmp", "mss-ps", "mss-patient", "hl7")
+
+
+async def _wait_forever() -> None:
+    typer.echo("Press Ctrl-C to stop.")
+    await asyncio.Event().wait()
+
+
+def _print_endpoints(box: SingleBox) -> None:
+    ends = box.endpoints
+    typer.echo(f"Prefect UI:        {ends.ui_url}")
+    typer.echo(f"Prefect API:       {ends.api_url}")
+    typer.echo(f"sandbox PFI:       {ends.pfi}   (ZAM receipts back to {ends.zam})")
+    typer.echo(f"sandbox INSi:      {ends.insi}")
+    typer.echo(f"engine database:   {EngineConfig.from_env().database_url}")
+
+
+async def _up(data_dir: Path, prefect_port: int) -> None:
+    async with SingleBox(data_dir, EngineConfig.from_env().database_url, prefect_port=prefect_port) as box:
+        _print_endpoints(box)
+        await _wait_forever()
+
+
+async def _wait_for_runs(run_ids: list[str], timeout: float) -> dict[str, str]:
+    states: dict[str, str] = {}
+    async with get_client() as client:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            for run_id in run_ids:
+                run = await client.read_flow_run(run_id)
+                states[run_id] = run.state.name if run.state else "Unknown"
+                if run.state and not run.state.is_final():
+                    break
+            else:
+                return states
+            await asyncio.sleep(1)
+    return states
+
+
+async def _wait_for_receipts(timeout: float) -> None:
+    """Receipts (ZAM) arrive after the ACK: wait until no relayed delivery is still only 'sent'."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        with session_scope() as session:
+            waiting = session.exec(select(Delivery).where(Delivery.status == DeliveryStatus.sent)).first()
+        if waiting is None:
+            return
+        await asyncio.sleep(0.5)
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    header = f"{'report':<18} {'v':>2} {'status':<11} " + " ".join(f"{c:<21}" for c in CHANNELS)
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        cells = " ".join(f"{row['channels'][c]:<21}" for c in CHANNELS)
+        lines.append(f"{row['id']:<18} {row['version']:>2} {row['status']:<11} {cells}")
+    reasons = [(row["id"], c, r) for row in rows for c, r in row["reasons"].items()]
+    if reasons:
+        lines.append("")
+        lines.extend(f"{rid} {channel}: {reason}" for rid, channel, reason in reasons)
+    return "\n".join(lines)
+
+
+async def _demo(data_dir: Path, prefect_port: int, count: int, json_out: Path | None, stay: bool) -> int:
+    shutil.rmtree(data_dir, ignore_errors=True)  # the demo always starts from an empty engine of its own
+    async with SingleBox(data_dir, f"sqlite:///{data_dir / 'ris.db'}", prefect_port=prefect_port) as box:
+        _print_endpoints(box)
+        data = sample_worklist(count)
+        with session_scope() as session:
+            loaded = worklist.load(session, data, actor="demo")
+        if not loaded.ok:
+            typer.secho("\n".join(loaded.refused), fg=typer.colors.RED, err=True)
+            return 1
+        typer.echo(f"worklist loaded: {loaded.loaded}")
+        run_ids = []
+        for item in data["reports"]:
+            if item["status"] == "provisional":
+                continue  # provisional reports never leave the RIS (RIS.CRR.04)
+            with session_scope() as session:
+                version = reports.validate(session, item["id"], validator_for(item)).version
+            run_ids.append(await start_lifecycle(item["id"], version))
+        typer.echo(f"{len(run_ids)} reports validated; waiting for their lifecycle runs…")
+        states = await _wait_for_runs(run_ids, timeout=300)
+        await _wait_for_receipts(timeout=30)
+        with session_scope() as session:
+            ids = [r.id for r in session.exec(select(Report).order_by(Report.id))]
+            rows = [report_summary(session, rid) for rid in ids]
+        typer.echo("")
+        typer.echo(_table(rows))
+        failed_runs = [s for s in states.values() if s != "Completed"]
+        typer.echo(
+            f"\nflow runs: {len(states) - len(failed_runs)} completed, {len(failed_runs)} not completed"
+        )
+        typer.echo(f"Prefect UI: {box.endpoints.ui_url}")
+        if json_out:
+            json_out.write_text(
+                json.dumps({"ui": box.endpoints.ui_url, "reports": rows}, ensure_ascii=False, indent=2),
+                encoding="utf-8",
+            )
+            typer.echo(f"summary written to {json_out}")
+        if stay:
+            await _wait_forever()
+        return 1 if failed_runs else 0
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def up(
+        prefect_port: int = typer.Option(4200, help="Port of the local Prefect server (UI and API)"),
+    ) -> None:
+        """Start the engine on one box: Prefect server, deployments, sandbox peers. Ctrl-C stops it all."""
+        data_dir = EngineConfig.from_env().data_dir
+        try:
+            asyncio.run(_up(data_dir, prefect_port))
+        except KeyboardInterrupt:
+            typer.echo("stopped")
+
+    @app.command()
+    def demo(
+        count: int = typer.Option(8, "--reports", min=1, max=200, help="How many sample reports"),
+        json_out: Path | None = typer.Option(None, "--json", help="Write the summary as JSON to this file"),
+        stay: bool = typer.Option(True, "--stay/--exit", help="Keep running for the UI after the summary"),
+        prefect_port: int = typer.Option(4200, help="Port of the local Prefect server (UI and API)"),
+    ) -> None:
+        """Run `up`, load a sample worklist, drive it through the lifecycle, print a summary."""
+        data_dir = EngineConfig.from_env().data_dir / "demo"
+        try:
+            code = asyncio.run(_demo(data_dir, prefect_port, count, json_out, stay))
+        except KeyboardInterrupt:
+            code = 0
+            typer.echo("stopped")
+        raise typer.Exit(code)

@@ -1,0 +1,129 @@
+"""Everything on one box: the engine's database, a local Prefect server, the sandbox peers, the receipt
+listener, the endpoint blocks, and the deployments served in this process. Used by `ris up` and
+`ris demo`; leaving the `async with` stops all of it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from blocks import DEFAULT_NAME
+from blocks.insi import InsiEndpoint
+from blocks.pfi import PfiEndpoint
+from blocks.site import SiteSettingsBlock
+from cli.prefect_server import QUIET, PrefectServer
+from deployments.serve import single_box_runner
+from ris.channels.hl7.listener import ZamListener
+from ris.store import db
+from sandbox.insi import InsiSandbox
+from sandbox.pfi import PfiSandbox
+
+log = logging.getLogger("ris.single_box")
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX_IDAM = "SANDBOX-IDAM"
+
+
+def insi_wsdl() -> Path | None:
+    """The CNAM INSi WSDL from the ANS reference folder ($RIS_SHARED_DIR or ../shared), never copied in."""
+    shared = Path(os.environ.get("RIS_SHARED_DIR") or ROOT.parent / "shared")
+    wsdl = shared / "reference" / "insi" / "wsdl" / "DESIR_ICIR_EXP_1.5.0.wsdl"
+    return wsdl if wsdl.is_file() else None
+
+
+@dataclass
+class Endpoints:
+    ui_url: str
+    api_url: str
+    pfi: str
+    zam: str
+    insi: str
+
+
+class SingleBox:
+    def __init__(self, data_dir: Path, database_url: str, *, prefect_port: int = 4200) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.prefect_port = prefect_port
+        self.pfi: PfiSandbox | None = None
+        self.insi: InsiSandbox | None = None
+        self.endpoints: Endpoints | None = None
+        self._stack = AsyncExitStack()
+        self._serving: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SingleBox:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        try:
+            if self._serving is not None:
+                self._serving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._serving
+        finally:
+            await self._stack.aclose()  # the Prefect server and the peers stop whatever happened above
+
+    async def _start(self) -> None:
+        os.environ.update(QUIET)
+        # The flow-run subprocesses inherit these: same data folder, same database.
+        os.environ["RIS_DATA_DIR"] = str(self.data_dir)
+        os.environ["RIS_DATABASE_URL"] = self.database_url
+        db.upgrade(self.database_url)
+
+        server = PrefectServer(self.data_dir / "prefect", self.prefect_port)
+        await server.start()
+        self._stack.callback(server.stop)
+        os.environ["PREFECT_API_URL"] = server.api_url  # for the flow-run subprocesses
+        self._stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
+
+        zam = await self._stack.enter_async_context(ZamListener())
+        self.pfi = await self._stack.enter_async_context(
+            # Like most PFIs, accept the combinations the ANS examples use beyond the MSSanté matrix
+            # (professionals only, with every restriction N): the site's matrix policy is "warn".
+            PfiSandbox(
+                zam_host="127.0.0.1",
+                zam_port=zam.port,
+                folder=self.data_dir / "pfi-received",
+                matrix_check=False,
+            )
+        )
+        wsdl = insi_wsdl()
+        if wsdl is not None:
+            self.insi = await self._stack.enter_async_context(InsiSandbox(wsdl=wsdl))
+        await self._save_blocks(zam.port, wsdl)
+
+        runner = await single_box_runner()
+        self._serving = asyncio.create_task(runner.start())
+        self.endpoints = Endpoints(
+            ui_url=server.ui_url,
+            api_url=server.api_url,
+            pfi=f"mllp://127.0.0.1:{self.pfi.port}",
+            zam=f"mllp://127.0.0.1:{zam.port}",
+            insi=self.insi.url
+            if self.insi
+            else "not started: the CNAM WSDL (../shared) is not beside this clone",
+        )
+
+    async def _save_blocks(self, zam_port: int, wsdl: Path | None) -> None:
+        try:
+            await SiteSettingsBlock.aload(DEFAULT_NAME)
+        except ValueError:  # keep what an administrator saved; create the defaults otherwise
+            await SiteSettingsBlock().asave(DEFAULT_NAME)
+        await PfiEndpoint(host="127.0.0.1", port=self.pfi.port, receipt_port=zam_port).asave(
+            DEFAULT_NAME, overwrite=True
+        )
+        if self.insi is not None and wsdl is not None:
+            await InsiEndpoint(url=self.insi.url, wsdl_path=wsdl, idam=SANDBOX_IDAM).asave(
+                DEFAULT_NAME, overwrite=True
+            )
