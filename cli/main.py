@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import db, demo, document, report, worklist
+from cli import db, demo, document, identity, report, worklist
 
 app = typer.Typer(
     name="ris",
@@ -16,4 +16,5 @@ app.add_typer(db.app, name="db")
 app.add_typer(worklist.app, name="worklist")
 app.add_typer(report.app, name="report")
 app.add_typer(document.app, name="document")
+app.add_typer(identity.app, name="identity")
 demo.register(app)
