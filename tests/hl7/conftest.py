@@ -1,4 +1,4 @@
-"""Helpers of the HL7 tests: a report with its built documents and its planned deliveries, the ANS examples."""
+"""HL7 test helpers: a report with its built documents and planned deliveries; the ANS examples."""
 
 from __future__ import annotations
 

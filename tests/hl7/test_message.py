@@ -220,6 +220,7 @@ def test_flags_outside_the_matrix_are_refused_before_sending(session: Session, m
     # RIS.INTRA.01 proof message 2 (IG Exemple 1): masked to PS, DMP and patient: no matrix row.
     bundle = factories.validated_report(session, mask_ps=True)
     rows = plan(session, bundle)
+    mdm_settings.hl7.matrix_check = "reject"
     with pytest.raises(MatrixRefusal, match=r"MASQUE_PS=Y .* DESTDMP=Y DESTMSSANTEPS=N DESTMSSANTEPAT=Y"):
         render(Publication(bundle, b"<x/>", "initial", "K1", as_planned(rows)), mdm_settings)
     mdm_settings.hl7.matrix_check = "warn"
@@ -231,6 +232,7 @@ def test_flags_outside_the_matrix_are_refused_before_sending(session: Session, m
 def test_default_scenario_is_matrix_row_one(session: Session, mdm_settings) -> None:
     bundle = factories.validated_report(session, copies=2)
     rows = plan(session, bundle)
+    mdm_settings.hl7.matrix_check = "reject"
     rendered = render(Publication(bundle, b"<x/>", "initial", "K1", as_planned(rows)), mdm_settings)
     assert rendered.matrix_warning is None
     segments = parse(rendered.er7)
