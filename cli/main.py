@@ -18,3 +18,7 @@ app.add_typer(report.app, name="report")
 app.add_typer(document.app, name="document")
 app.add_typer(identity.app, name="identity")
 demo.register(app)
+
+
+if __name__ == "__main__":
+    app()

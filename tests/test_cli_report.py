@@ -1,0 +1,69 @@
+"""`ris report`: validation is kept even when the lifecycle cannot start, and `show` tells the state."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from cli.main import app
+from ris import worklist
+from ris.demo import sample_worklist
+from ris.store.db import session_scope
+from ris.store.models import AuditEntry, Report, ReportStatus, ReportVersion
+
+runner = CliRunner()
+
+
+def _load(n: int = 2) -> dict:
+    data = sample_worklist(n)
+    with session_scope() as session:
+        assert worklist.load(session, data).ok
+    return data
+
+
+def test_validate_refuses_bad_input_and_changes_nothing(db_url):
+    data = _load()
+    report_id = data["reports"][0]["id"]
+    for by, expected in [
+        ("123", "validator RPPS: must be the 11 digits"),
+        ("19999999999", "unknown radiologist"),
+    ]:
+        result = runner.invoke(app, ["report", "validate", report_id, "--by", by])
+        assert result.exit_code == 1 and expected in result.stderr
+    result = runner.invoke(app, ["report", "validate", "NOPE", "--by", "10001234567"])
+    assert result.exit_code == 1 and "report 'NOPE' does not exist" in result.stderr
+    with session_scope() as session:
+        assert session.get(Report, report_id).status is ReportStatus.draft
+        assert session.exec(select(ReportVersion)).all() == []
+
+
+def test_validation_is_kept_when_the_engine_is_not_up(db_url, prefect_server):
+    """No deployment is served by the test server: the run cannot start, the validation stays, and the
+    message says how to start it later."""
+    data = _load()
+    item = data["reports"][0]
+    result = runner.invoke(app, ["report", "validate", item["id"], "--by", item["author_rpps"]])
+    assert result.exit_code == 3, result.output
+    assert f"report {item['id']} validated as version 1" in result.stdout
+    assert f"ris report dispatch {item['id']}" in result.stderr
+    with session_scope() as session:
+        report = session.get(Report, item["id"])
+        assert (report.status, report.version) == (ReportStatus.validated, 1)
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "report.validate")).one()
+    again = runner.invoke(app, ["report", "validate", item["id"], "--by", item["author_rpps"]])
+    assert again.exit_code == 1 and "already validated" in again.stderr
+
+
+def test_show_json_has_the_summary_shape(db_url):
+    data = _load()
+    report_id = data["reports"][0]["id"]
+    result = runner.invoke(app, ["report", "show", report_id, "--json"])
+    assert result.exit_code == 0
+    shown = json.loads(result.stdout)
+    assert {"id", "version", "status", "channels", "reasons"} <= shown.keys()
+    assert set(shown["channels"]) == {"dmp", "mss-ps", "mss-patient", "hl7"}
+    assert shown["channels"]["dmp"] == "blocked" and "nothing leaves the RIS" in shown["reasons"]["dmp"]
+    text = runner.invoke(app, ["report", "show", report_id])
+    assert text.exit_code == 0 and f"report {report_id}  version 0  draft" in text.stdout

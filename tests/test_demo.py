@@ -1,0 +1,61 @@
+"""The README's main command: `ris demo` brings up a Prefect server, the sandbox peers and the served
+deployments, drives a sample worklist through the lifecycle and prints the UI address and a summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_the_sample_worklist_end_to_end(tmp_path, shared):
+    out = tmp_path / "summary.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RIS_"))}
+    env.update(RIS_DATA_DIR=str(tmp_path / "data"), RIS_SHARED_DIR=str(shared))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "demo",
+            "--exit",
+            "--reports",
+            "8",
+            "--prefect-port",
+            "4390",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads(out.read_text(encoding="utf-8"))
+    assert summary["ui"].startswith("http://127.0.0.1:")
+    assert f"Prefect UI: {summary['ui']}" in result.stdout
+    rows = {r["id"]: r for r in summary["reports"]}
+    assert len(rows) == 8
+    statuses = [r["channels"] for r in rows.values()]
+    first, announced, recup, _prov, refused, _vali, blocked_dmp, provisional = rows.values()
+    assert first["channels"] == {
+        "dmp": "acknowledged",
+        "mss-ps": "read",
+        "mss-patient": "read",
+        "hl7": "acknowledged",
+    }
+    assert announced["channels"]["mss-patient"] == "waiting_announcement"
+    assert recup["channels"]["dmp"] == "blocked" and "INS rule 28" in recup["reasons"]["dmp"]
+    assert refused["channels"]["mss-patient"] == "blocked" and "refused" in refused["reasons"]["mss-patient"]
+    assert blocked_dmp["channels"]["dmp"] == "blocked" and "RIS.DMP.03" in blocked_dmp["reasons"]["dmp"]
+    assert provisional["status"] == "provisional" and provisional["version"] == 0
+    assert all(s["hl7"] == "acknowledged" for s in statuses[:7])
