@@ -79,7 +79,12 @@ def test_requester_becomes_a_recipient_and_copies_follow(session):
         ("patients", 0, {"ins": None}, "patients[0] ins: an identity QUAL comes with its INS"),
         ("patients", 0, {"nickname": "x"}, "patients[0] nickname: Extra inputs are not permitted"),
         ("exams", 0, {"modality": "scanner"}, "exams[0] modality:"),
-        ("exams", 0, {"started_at": "2026-11-20T09:30:00"}, "exams[0] started_at: Input should have timezone info"),
+        (
+            "exams",
+            0,
+            {"started_at": "2026-11-20T09:30:00"},
+            "exams[0] started_at: Input should have timezone info",
+        ),
         ("exams", 0, {"requester_rpps": "10000000000"}, "exams[0] requester_rpps: no correspondent"),
         ("reports", 0, {"author_rpps": "123"}, "reports[0] author_rpps:"),
         ("reports", 0, {"id": "DUPONT Jean 1979"}, "reports[0] id:"),
