@@ -174,7 +174,7 @@ class PfiSandbox:
         ]
         if problem:
             detail = problem.detail.replace("|", "/").replace("^", "/").replace("\r", " ")
-            lines.append(f"ERR|{problem.location}||{problem.code}^{problem.label}^HL70357|E||||{detail}")
+            lines.append(f"ERR||{problem.location}|{problem.code}^{problem.label}^HL70357|E||||{detail}")
         return "\r".join(lines)
 
     # --- business receipts (ZAM) --------------------------------------------------------------------

@@ -126,5 +126,5 @@ def build_ack(
     ]
     if error:
         condition, label, detail = error
-        lines.append(f"ERR|||{condition}^{escape(label)}^HL70357|E|{escape(detail)}")
+        lines.append(f"ERR|||{condition}^{escape(label)}^HL70357|E||||{escape(detail)}")  # detail: ERR-8
     return "\r".join(lines)
