@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from ris import routing
 from ris.channels.hl7.message import Hl7RuleError, MatrixRefusal, Publication, render
 from ris.channels.hl7.vocabulary import ACTIONS
 from ris.routing import PFI, PlannedDelivery
@@ -82,6 +83,23 @@ def load_cda(session: Session, report_id: str, version: int) -> bytes:
     if document is None:
         raise Hl7RuleError(f"report {report_id} v{version}: no CDA built yet (build the documents first)")
     return blobs.get(session, document.cda_sha256)
+
+
+def preview(session: Session, report_id: str, version: int, action: str) -> Publication:
+    """The publication the engine would send now; before planning, the routing policy stands in for the
+    delivery rows and MSH-10 reads PREVIEW."""
+    bundle = load_bundle(session, report_id, version)
+    cda = load_cda(session, report_id, version)
+    try:
+        hl7 = hl7_delivery(session, report_id, version, action)
+    except Hl7RuleError:
+        if action not in ACTIONS:
+            raise
+        planned = [
+            p for p in routing.plan(bundle, pfi=True) if p.route == PFI and p.channel is not Channel.hl7
+        ]
+        return Publication(bundle, cda, action, "PREVIEW", planned)
+    return Publication(bundle, cda, action, hl7.idempotency_key, _as_planned(hl7, relayed(session, hl7)))
 
 
 def prepare(
