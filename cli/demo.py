@@ -34,6 +34,7 @@ def _print_endpoints(box: SingleBox) -> None:
     typer.echo(f"Prefect UI:        {ends.ui_url}")
     typer.echo(f"Prefect API:       {ends.api_url}")
     typer.echo(f"sandbox PFI:       {ends.pfi}   (ZAM receipts back to {ends.zam})")
+    typer.echo(f"PAM-FR listener:   {ends.pam}   (identity feed, ADT A28/A31/A40/A47…)")
     typer.echo(f"sandbox INSi:      {ends.insi}")
     typer.echo(f"engine database:   {EngineConfig.from_env().database_url}")
 

@@ -21,6 +21,8 @@ from blocks.site import SiteSettingsBlock
 from cli.prefect_server import QUIET, PrefectServer
 from deployments.serve import single_box_runner
 from ris.channels.hl7.listener import ZamListener
+from ris.identity.intake import IntakePolicy, PamIntake
+from ris.settings import SiteSettings
 from ris.store import db
 from sandbox.insi import InsiSandbox
 from sandbox.pfi import PfiSandbox
@@ -43,6 +45,7 @@ class Endpoints:
     api_url: str
     pfi: str
     zam: str
+    pam: str
     insi: str
 
 
@@ -86,6 +89,7 @@ class SingleBox:
         self._stack.callback(server.stop)
         os.environ["PREFECT_API_URL"] = server.api_url  # for the flow-run subprocesses
         self._stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
+        site = await self._site_settings()
 
         zam = await self._stack.enter_async_context(ZamListener())
         self.pfi = await self._stack.enter_async_context(
@@ -98,10 +102,15 @@ class SingleBox:
                 matrix_check=False,
             )
         )
+        feed = site.identity_feed
+        policy = IntakePolicy(
+            frozenset(feed.own_domain), frozenset(feed.trusted_senders), feed.cares_directly
+        )
+        pam = await self._stack.enter_async_context(PamIntake(policy).listener())
         wsdl = insi_wsdl()
         if wsdl is not None:
             self.insi = await self._stack.enter_async_context(InsiSandbox(wsdl=wsdl))
-        await self._save_blocks(zam.port, wsdl)
+        await self._save_endpoints(zam.port, wsdl)
 
         runner = await single_box_runner()
         self._serving = asyncio.create_task(runner.start())
@@ -110,16 +119,23 @@ class SingleBox:
             api_url=server.api_url,
             pfi=f"mllp://127.0.0.1:{self.pfi.port}",
             zam=f"mllp://127.0.0.1:{zam.port}",
+            pam=f"mllp://127.0.0.1:{pam.port}",
             insi=self.insi.url
             if self.insi
             else "not started: the CNAM WSDL (../shared) is not beside this clone",
         )
 
-    async def _save_blocks(self, zam_port: int, wsdl: Path | None) -> None:
+    async def _site_settings(self) -> SiteSettings:
+        """What an administrator saved, or the embedded defaults, saved so the UI shows them."""
         try:
-            await SiteSettingsBlock.aload(DEFAULT_NAME)
-        except ValueError:  # keep what an administrator saved; create the defaults otherwise
-            await SiteSettingsBlock().asave(DEFAULT_NAME)
+            return (await SiteSettingsBlock.aload(DEFAULT_NAME)).settings
+        except ValueError:
+            block = SiteSettingsBlock()
+            await block.asave(DEFAULT_NAME)
+            return block.settings
+
+    async def _save_endpoints(self, zam_port: int, wsdl: Path | None) -> None:
+        """The peers listen on fresh ports at each start: point the endpoint blocks at them."""
         await PfiEndpoint(host="127.0.0.1", port=self.pfi.port, receipt_port=zam_port).asave(
             DEFAULT_NAME, overwrite=True
         )

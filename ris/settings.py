@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ris.identity.justificatifs import JustificatifPolicy
+
 DEFAULT_RGPD_NOTICE = (
     "Vos données personnelles sont traitées par le centre d'imagerie pour la réalisation et le suivi de "
     "votre examen (base légale : mission d'intérêt public, art. 6.1.e et 9.2.h du RGPD). Elles sont "
@@ -60,9 +62,25 @@ class Hl7Routing(BaseModel):
     request_read_receipts: bool = Field(True, description="Ask for MSSanté read receipts (ACK_LECTURE_MSS)")
 
 
+class IdentityFeed(BaseModel):
+    """Who sends identities to the PAM-FR listener (INS rules 30, 52)."""
+
+    own_domain: list[str] = Field(
+        default_factory=list, description="Sending applications (MSH-3) of the site's own identity domain"
+    )
+    trusted_senders: list[str] = Field(
+        default_factory=list, description="Senders of another domain with a trust contract (rule 30)"
+    )
+    cares_directly: bool = Field(True, description="False when the site does not take care of the patients")
+
+
 class SiteSettings(BaseModel):
     facility: Facility = Facility()
     hl7: Hl7Routing = Hl7Routing()
+    identity_feed: IdentityFeed = IdentityFeed()
+    justificatifs: JustificatifPolicy = Field(
+        default_factory=JustificatifPolicy, description="RIS.INS.19-21: identity proofs and auto-validation"
+    )
     rgpd_notice: str = Field(DEFAULT_RGPD_NOTICE, min_length=1, description="RIS.DOC.06 footer text")
     replacement_notice: str = Field(
         "Annule et remplace le compte rendu du {date}",
