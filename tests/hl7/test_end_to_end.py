@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from prefect.client.orchestration import get_client
 from sqlmodel import Session, select
 
 from blocks import DEFAULT_NAME
@@ -14,6 +15,7 @@ from blocks.site import SiteSettingsBlock
 from ris import mllp
 from ris.channels.hl7.client import Hl7Transient
 from ris.channels.hl7.listener import ZamListener
+from ris.channels.hl7.message import Hl7RuleError
 from ris.channels.hl7.publish import RELAY_FAILED
 from ris.settings import SiteSettings
 from ris.store import deliveries
@@ -227,3 +229,20 @@ async def test_resent_zam_is_acknowledged_again_but_applied_once(site: Site, ses
         "sent",
         "acknowledged",
     ]
+
+
+async def test_bad_input_is_not_retried_and_changes_nothing(site: Site, session: Session) -> None:
+    bundle = factories.validated_report(session, copies=0)  # documents never built
+    rows = plan(session, bundle)
+    retrying = publish_hl7.with_options(retry_delay_seconds=0.05, retry_jitter_factor=None)
+    state = await retrying(bundle.report.id, 1, return_state=True)
+    with pytest.raises(Hl7RuleError, match="no CDA built yet"):
+        await state.result()
+    async with get_client() as client:
+        assert (await client.read_task_run(state.state_details.task_run_id)).run_count == 1  # no retry
+    session.expire_all()
+    hl7 = session.get(Delivery, hl7_row(rows).id)
+    assert (hl7.status, hl7.attempts, hl7.last_error) == (DeliveryStatus.pending, 0, None)
+    assert site.pfi.received == []
+    with pytest.raises(Hl7RuleError, match="no hl7 delivery planned for action 'replace'"):
+        await publish_hl7.fn(bundle.report.id, 1, "replace")
