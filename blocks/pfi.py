@@ -13,12 +13,22 @@ class PfiEndpoint(Block):
     _block_type_name = "RIS PFI Endpoint"
     _block_type_slug = "ris-pfi-endpoint"
     _description = "MLLP address of the integration platform (PFI) and of the RIS's ZAM receipt listener."
+    _documentation_url = "https://interop.esante.gouv.fr/ig/hl7v2/trans-cda-r2"
+    _code_example = """
+```python
+from blocks.pfi import PfiEndpoint
 
-    host: str = Field("127.0.0.1", description="PFI MLLP host")
-    port: int = Field(2575, ge=1, le=65535, description="PFI MLLP port")
-    ack_timeout_s: float = Field(30.0, gt=0, description="How long to wait for the ACK of one message")
-    receipt_host: str = Field("127.0.0.1", description="Interface the ZAM receipt listener binds to")
-    receipt_port: int = Field(2576, ge=0, le=65535, description="Port the PFI sends its ZAM receipts to")
+pfi_endpoint_block = PfiEndpoint.load("BLOCK_NAME")
+ack = await pfi_endpoint_block.client().send(message, control_id)
+```"""
+
+    host: str = Field("127.0.0.1", description="PFI MLLP host.")
+    port: int = Field(2575, ge=1, le=65535, description="PFI MLLP port.")
+    ack_timeout_s: float = Field(
+        30.0, gt=0, description="How long to wait for the ACK of one message, in seconds."
+    )
+    receipt_host: str = Field("127.0.0.1", description="Interface the ZAM receipt listener binds to.")
+    receipt_port: int = Field(2576, ge=0, le=65535, description="Port the PFI sends its ZAM receipts to.")
 
     def client(self) -> PfiClient:
         return PfiClient(self.host, self.port, self.ack_timeout_s)
