@@ -152,6 +152,12 @@ async def test_ar_fails_at_once_with_the_err_reason(site: Site, session: Session
     dmp = next(session.get(Delivery, r.id) for r in rows if r.channel is Channel.dmp)
     assert dmp.status is DeliveryStatus.failed and dmp.reason.startswith(RELAY_FAILED)
 
+    # An administrator's retry sends the same MSH-10 again and the relayed copies go with it.
+    assert await publish_hl7.fn(report_id, 1) == "acknowledged"
+    assert [r.control_id for r in site.pfi.received] == [hl7.idempotency_key] * 2
+    session.refresh(dmp)
+    assert dmp.status in (DeliveryStatus.sent, DeliveryStatus.acknowledged)
+
 
 async def test_lost_ack_times_out_and_the_retry_is_a_flagged_duplicate(site: Site, session: Session) -> None:
     await configure(site.pfi, timeout=0.5)

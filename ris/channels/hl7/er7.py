@@ -7,9 +7,12 @@ know the ZAM_Z01 structure and drops segments it does not model.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
+_UNESCAPES = {escaped[1]: raw for raw, escaped in _ESCAPES}
+_SEQUENCE = re.compile(r"\\([EFSTR])\\")
 
 
 def escape(text: str) -> str:
@@ -21,9 +24,8 @@ def escape(text: str) -> str:
 
 
 def unescape(text: str) -> str:
-    for raw, escaped in reversed(_ESCAPES):
-        text = text.replace(escaped, raw)
-    return text
+    """One left-to-right pass, so that an escaped backslash never starts a new sequence."""
+    return _SEQUENCE.sub(lambda m: _UNESCAPES[m.group(1)], text)
 
 
 def dtm(when: dt.datetime, tz: str) -> str:

@@ -88,18 +88,28 @@ def load_cda(session: Session, report_id: str, version: int) -> bytes:
 def preview(session: Session, report_id: str, version: int, action: str) -> Publication:
     """The publication the engine would send now; before planning, the routing policy stands in for the
     delivery rows and MSH-10 reads PREVIEW."""
-    bundle = load_bundle(session, report_id, version)
-    cda = load_cda(session, report_id, version)
     try:
         hl7 = hl7_delivery(session, report_id, version, action)
     except Hl7RuleError:
         if action not in ACTIONS:
             raise
+        bundle = load_bundle(session, report_id, version)
+        cda = load_cda(session, report_id, version)
         planned = [
             p for p in routing.plan(bundle, pfi=True) if p.route == PFI and p.channel is not Channel.hl7
         ]
         return Publication(bundle, cda, action, "PREVIEW", planned)
-    return Publication(bundle, cda, action, hl7.idempotency_key, _as_planned(hl7, relayed(session, hl7)))
+    return _publication(session, hl7, relayed(session, hl7))
+
+
+def _publication(session: Session, hl7: Delivery, others: list[Delivery]) -> Publication:
+    return Publication(
+        bundle=load_bundle(session, hl7.report_id, hl7.version),
+        cda=load_cda(session, hl7.report_id, hl7.version),
+        action=hl7.action,
+        control_id=hl7.idempotency_key,
+        relayed=_as_planned(hl7, others),
+    )
 
 
 def prepare(
@@ -120,14 +130,7 @@ def prepare(
         for row in others:
             if row.status is DeliveryStatus.failed and (row.reason or "").startswith(RELAY_FAILED):
                 deliveries.set_status(session, row, DeliveryStatus.pending, "PFI message sent again")
-    bundle = load_bundle(session, report_id, version)
-    publication = Publication(
-        bundle=bundle,
-        cda=load_cda(session, report_id, version),
-        action=action,
-        control_id=hl7.idempotency_key,
-        relayed=_as_planned(hl7, others),
-    )
+    publication = _publication(session, hl7, others)
     try:
         rendered = render(publication, settings, now=now)
     except MatrixRefusal as exc:
@@ -143,9 +146,9 @@ def prepare(
         status=DeliveryStatus.pending,
         er7=rendered.er7,
         number=hl7.attempts,
-        patient_id=bundle.patient.id,
+        patient_id=publication.bundle.patient.id,
         ins_included=rendered.ins_included,
-        document_id=bundle.version.document_id,
+        document_id=publication.bundle.version.document_id,
     )
 
 
