@@ -179,7 +179,7 @@ def render(pub: Publication, settings: SiteSettings, *, now: dt.datetime | None 
     document.obx_1 = "1"
     document.obx_2 = "ED"
     document.obx_3 = DOCUMENT_TYPE
-    # hl7apy re-parses whatever it is given (~40 ms for a 250 kB CDA): it holds a marker, the payload
+    # hl7apy would parse and keep a copy of a payload of several MB: it holds a marker, and the base64
     # goes into the final text.
     document.obx_5 = f"^{text_subtype}^XML^Base64^{PAYLOAD_MARKER}"
     document.obx_11 = codes.obx_11
