@@ -155,7 +155,7 @@ def test_mdm_replacement_and_deletion_match_the_ans_examples(session: Session, s
 
 @pytest.mark.slow  # cda_validate.py -p all takes a few seconds
 def test_oru_initial_matches_the_ans_example_and_carries_our_valid_cda(
-    session: Session, shared: Path
+    session: Session, shared: Path, tmp_path: Path
 ) -> None:
     # ANS ORU N3 SEGUR: no restriction, DMP, one professional, the patient, a reply address, receipts.
     bundle = factories.validated_report(session, copies=0)
@@ -183,7 +183,7 @@ def test_oru_initial_matches_the_ans_example_and_carries_our_valid_cda(
 
     extracted = cda_of(rendered.er7)
     assert extracted == cda
-    path = Path(session.bind.url.database).parent / "from_obx5.xml"
+    path = tmp_path / "from_obx5.xml"
     path.write_bytes(extracted)
     result = subprocess.run(
         [sys.executable, str(shared / "tools" / "cda_validate.py"), "-p", "all", str(path)],
