@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import db, demo, document, identity, report, worklist
+from cli import db, demo, document, hl7, identity, report, worklist
 
 app = typer.Typer(
     name="ris",
@@ -17,6 +17,7 @@ app.add_typer(worklist.app, name="worklist")
 app.add_typer(report.app, name="report")
 app.add_typer(document.app, name="document")
 app.add_typer(identity.app, name="identity")
+app.add_typer(hl7.app, name="hl7")
 demo.register(app)
 
 
