@@ -73,4 +73,3 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     url = url or EngineConfig.from_env().database_url
     get_engine(url)  # creates the SQLite folder
     command.upgrade(alembic_config(url), revision)
-

@@ -48,12 +48,15 @@ def for_version(session: Session, report_id: str, version: int) -> list[Delivery
     return list(session.exec(stmt))
 
 
-def find(session: Session, report_id: str, version: int, channel: Channel, recipient: str) -> Delivery | None:
+def find(
+    session: Session, report_id: str, version: int, channel: Channel, recipient: str, action: str = "initial"
+) -> Delivery | None:
     stmt = select(Delivery).where(
         Delivery.report_id == report_id,
         Delivery.version == version,
         Delivery.channel == channel,
         Delivery.recipient == recipient,
+        Delivery.action == action,
     )
     return session.exec(stmt).first()
 

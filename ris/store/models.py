@@ -301,7 +301,8 @@ class Delivery(SQLModel, table=True):
     """One send of one version to one recipient over one channel, with its idempotency key."""
 
     __table_args__ = (
-        sa.UniqueConstraint("report_id", "version", "channel", "recipient", name="uq_delivery"),
+        # One send per action: a deletion (or a visibility update) of a version is a delivery of its own.
+        sa.UniqueConstraint("report_id", "version", "channel", "recipient", "action", name="uq_delivery"),
         sa.CheckConstraint("attempts >= 0", name="ck_delivery_attempts"),
     )
 

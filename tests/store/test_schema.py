@@ -193,3 +193,21 @@ def test_a_failed_unit_of_work_changes_nothing(db_url):
 def test_status_enum_round_trips(session):
     _commit(session, _patient(status=IdentityStatus.VALI))
     assert session.exec(select(Patient)).one().status is IdentityStatus.VALI
+
+
+def test_a_deletion_is_a_delivery_of_its_own(session):
+    bundle = factories.validated_report(session)
+    base = dict(
+        report_id=bundle.report.id,
+        version=1,
+        channel=Channel.hl7,
+        recipient="pfi",
+        status=DeliveryStatus.pending,
+    )
+    _commit(
+        session,
+        Delivery(**base, idempotency_key=new_key()),
+        Delivery(**base, action="delete", idempotency_key=new_key()),
+    )
+    assert deliveries.find(session, bundle.report.id, 1, Channel.hl7, "pfi", "delete").action == "delete"
+    assert deliveries.find(session, bundle.report.id, 1, Channel.hl7, "pfi").action == "initial"
