@@ -9,42 +9,24 @@ SQLite store, then times `ris.documents.build` alone, one build at a time, in th
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 from sqlmodel import Session
 
+from bench.report import machine, percentile, write_section
 from ris import documents
 from ris.settings import SiteSettings
 from ris.store import db
 from tests import factories
 
-ROOT = Path(__file__).resolve().parents[1]
 HEADING = "## Documents"
 BODY = "\n\n".join(
     f"Paragraphe {n} : hypodensité séquellaire frontale droite, sans effet de masse ni prise de contraste ; "
     "ventricules de taille normale ; pas d'anomalie de la fosse postérieure. Sinus bien pneumatisés."
     for n in range(1, 16)
 )
-
-
-def cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-    return found.group(1).strip() if found else "unknown"
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(builds: int) -> dict[str, float | int]:
@@ -79,19 +61,8 @@ def section(result: dict[str, float | int]) -> str:
         f"| builds | median | p90 | PDF | CDA |\n|---|---|---|---|---|\n"
         f"| {result['builds']} | {result['median_ms']:.1f} ms | {result['p90_ms']:.1f} ms "
         f"| {result['pdf_kb']:.0f} KiB | {result['cda_kb']:.0f} KiB |\n\n"
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}.\n"
+        f"{machine()}\n"
     )
-
-
-def write_section(text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Replace only this section (up to the next `## ` heading), creating the file if needed."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated.rstrip("\n") + "\n")
 
 
 def main() -> None:
@@ -100,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     text = section(measure(args.builds))
     print(text)
-    write_section(text)
+    write_section(HEADING, text)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
-import re
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 from sqlmodel import Session
 
+from bench.report import machine, write_section
 from ris import documents, routing
 from ris.channels.hl7.client import PfiClient
 from ris.channels.hl7.message import Publication, render
@@ -31,16 +28,7 @@ from ris.store import db
 from sandbox.pfi import PfiSandbox
 from tests import factories
 
-ROOT = Path(__file__).resolve().parents[1]
 HEADING = "## HL7"
-
-
-def cpu_model() -> str:
-    try:
-        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
-    except OSError:
-        found = None
-    return found.group(1).strip() if found else platform.processor() or "unknown"
 
 
 def rate(samples: list[float]) -> float:
@@ -107,19 +95,8 @@ def section(r: dict[str, float | int]) -> str:
         f"| {r['round_trips_per_s']:.0f} /s | |\n\n"
         "hl7apy costs about 1 ms per field assignment; the base64 payload is spliced in after serialisation "
         "so its size does not matter.\n\n"
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}.\n"
+        f"{machine()}\n"
     )
-
-
-def write_section(text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
-    """Replace only this section (up to the next `## ` heading), creating the file if needed."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated.rstrip("\n") + "\n")
 
 
 def main() -> None:
@@ -128,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     text = section(measure(args.messages))
     print(text)
-    write_section(text)
+    write_section(HEADING, text)
 
 
 if __name__ == "__main__":
