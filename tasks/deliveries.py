@@ -13,7 +13,12 @@ from ris.store.models import Delivery
 from ris.store.reports import load_bundle
 
 
-@task(name="plan-deliveries", retries=2, retry_delay_seconds=2)
+@task(
+    name="plan-deliveries",
+    task_run_name="plan-deliveries-{report_id}-v{version}",
+    retries=2,
+    retry_delay_seconds=2,
+)
 async def plan_deliveries(report_id: str, version: int) -> dict[str, list[str]]:
     """Create the Delivery rows of this version (each with its idempotency key, minted here once).
 
