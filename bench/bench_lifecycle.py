@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from bench.report import machine, percentile, write_section
-from cli.demo import _wait_for_receipts, _wait_for_runs
+from cli.demo import wait_for_receipts, wait_for_runs
 from cli.report import start_lifecycle
 from cli.single_box import SingleBox
 from ris import reports, worklist
@@ -75,8 +75,8 @@ async def measure(count: int) -> dict[str, float | int]:
                 with session_scope() as session:
                     version = reports.validate(session, item["id"], validator_for(item)).version
                 run_ids.append(await start_lifecycle(item["id"], version))
-            states = await _wait_for_runs(run_ids, timeout=1800)
-            await _wait_for_receipts(timeout=60)
+            states = await wait_for_runs(run_ids, timeout=1800)
+            await wait_for_receipts(timeout=60)
             batch_s = time.perf_counter() - batch_start
             to_ack, to_receipts = _latencies()
     completed = sum(1 for s in states.values() if s == "Completed")

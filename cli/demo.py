@@ -45,7 +45,7 @@ async def _up(data_dir: Path, prefect_port: int) -> None:
         await _wait_forever()
 
 
-async def _wait_for_runs(run_ids: list[str], timeout: float) -> dict[str, str]:
+async def wait_for_runs(run_ids: list[str], timeout: float) -> dict[str, str]:
     states: dict[str, str] = {}
     async with get_client() as client:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -61,7 +61,7 @@ async def _wait_for_runs(run_ids: list[str], timeout: float) -> dict[str, str]:
     return states
 
 
-async def _wait_for_receipts(timeout: float) -> None:
+async def wait_for_receipts(timeout: float) -> None:
     """Receipts (ZAM) arrive after the ACK: wait until no relayed delivery is still only 'sent'."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
@@ -104,8 +104,8 @@ async def _demo(data_dir: Path, prefect_port: int, count: int, json_out: Path | 
                 version = reports.validate(session, item["id"], validator_for(item)).version
             run_ids.append(await start_lifecycle(item["id"], version))
         typer.echo(f"{len(run_ids)} reports validated; waiting for their lifecycle runs…")
-        states = await _wait_for_runs(run_ids, timeout=300)
-        await _wait_for_receipts(timeout=30)
+        states = await wait_for_runs(run_ids, timeout=300)
+        await wait_for_receipts(timeout=30)
         with session_scope() as session:
             ids = [r.id for r in session.exec(select(Report).order_by(Report.id))]
             rows = [report_summary(session, rid) for rid in ids]
