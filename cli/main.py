@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import db, demo, document, hl7, identity, report, worklist
+from cli import db, delivery, demo, document, hl7, identity, report, worklist
 
 app = typer.Typer(
     name="ris",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(worklist.app, name="worklist")
 app.add_typer(report.app, name="report")
+app.add_typer(delivery.app, name="delivery")
 app.add_typer(document.app, name="document")
 app.add_typer(identity.app, name="identity")
 app.add_typer(hl7.app, name="hl7")

@@ -4,3 +4,5 @@ Names live here, apart from the flow code, so the CLI can start runs without imp
 
 LIFECYCLE_FLOW = "report-lifecycle"
 LIFECYCLE_DEPLOYMENT = f"{LIFECYCLE_FLOW}/single-box"
+RETRY_FLOW = "delivery-retry"
+RETRY_DEPLOYMENT = f"{RETRY_FLOW}/single-box"

@@ -68,3 +68,13 @@ def by_idempotency_key(session: Session, key: str) -> Delivery | None:
 def timeline(session: Session, delivery_id: int) -> list[DeliveryEvent]:
     stmt = select(DeliveryEvent).where(DeliveryEvent.delivery_id == delivery_id).order_by(DeliveryEvent.id)
     return list(session.exec(stmt))
+
+
+def failed(session: Session, channel: Channel | None = None, report_id: str | None = None) -> list[Delivery]:
+    """Failed deliveries, oldest first, optionally for one channel or one report."""
+    stmt = select(Delivery).where(Delivery.status == DeliveryStatus.failed)
+    if channel is not None:
+        stmt = stmt.where(Delivery.channel == channel)
+    if report_id is not None:
+        stmt = stmt.where(Delivery.report_id == report_id)
+    return list(session.exec(stmt.order_by(Delivery.updated_at)))

@@ -14,29 +14,13 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFi
 from prefect.logging.handlers import APILogHandler
 from sqlmodel import select
 
-from blocks import DEFAULT_NAME
-from blocks.pfi import PfiEndpoint
-from blocks.site import SiteSettingsBlock
 from flows.report_lifecycle import report_lifecycle
-from ris.channels.hl7.listener import ZamListener
 from ris.store.db import session_scope
 from ris.store.models import Delivery, DeliveryStatus, Document
 from ris.summary import report_summary
-from sandbox.pfi import PfiSandbox
 from tests import factories
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def pfi(prefect_server, db_url):
-    """The sandbox PFI sending its receipts to our listener, and the endpoint blocks pointing at it."""
-    async with ZamListener() as listener, PfiSandbox(zam_port=listener.port, matrix_check=False) as peer:
-        await SiteSettingsBlock().asave(DEFAULT_NAME, overwrite=True)
-        await PfiEndpoint(
-            host="127.0.0.1", port=peer.port, receipt_port=listener.port, ack_timeout_s=5
-        ).asave(DEFAULT_NAME, overwrite=True)
-        yield peer
 
 
 def _validated(**kwargs) -> tuple[str, int, dict]:

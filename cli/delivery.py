@@ -1,0 +1,78 @@
+"""`ris delivery`: see failed deliveries and retry them, one report or a filtered batch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from prefect.deployments import run_deployment
+
+from cli.common import fail, print_json
+from deployments import RETRY_DEPLOYMENT
+from ris.store import deliveries
+from ris.store.db import session_scope
+from ris.store.models import Channel
+
+app = typer.Typer(help="Failed deliveries and their retry by an administrator.")
+
+
+@app.command("failed")
+def list_failed(
+    channel: Channel | None = typer.Option(None, help="Only this channel"),
+    report_id: str | None = typer.Option(None, "--report", help="Only this report"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every failed delivery with its reason."""
+    with session_scope() as session:
+        rows = [
+            {
+                "report": d.report_id,
+                "version": d.version,
+                "channel": d.channel.value,
+                "action": d.action,
+                "delivery": d.id,
+                "attempts": d.attempts,
+                "reason": d.reason,
+                "at": d.updated_at.isoformat(),
+            }
+            for d in deliveries.failed(session, channel, report_id)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        where = f"{row['report']} v{row['version']} {row['channel']:<12} delivery {row['delivery']}"
+        typer.echo(f"{where}: {row['reason']}")
+    typer.echo(f"{len(rows)} failed")
+
+
+async def _start_retries(targets: list[tuple[str, int]]) -> list[str]:
+    runs = [
+        await run_deployment(
+            RETRY_DEPLOYMENT, parameters={"report_id": r, "version": v}, timeout=0, as_subflow=False
+        )
+        for r, v in targets
+    ]
+    return [str(run.id) for run in runs]
+
+
+@app.command()
+def retry(
+    report_id: str | None = typer.Argument(None, help="The report whose failed HL7 delivery to send again"),
+    all_failed: bool = typer.Option(False, "--all-failed", help="Every failed HL7 delivery (batch)"),
+) -> None:
+    """Send a failed HL7 delivery again with the same MSH-10 (the PFI files it once). HL7 is the channel
+    this engine sends itself; the copies the PFI relays follow it back to pending."""
+    if bool(report_id) == all_failed:
+        fail("give one REPORT_ID, or --all-failed for the batch")
+    with session_scope() as session:
+        rows = deliveries.failed(session, Channel.hl7, report_id)
+        targets = sorted({(d.report_id, d.version) for d in rows if d.action == "initial"})
+    if not targets:
+        fail(f"no failed HL7 delivery{' for report ' + report_id if report_id else ''}")
+    try:
+        run_ids = asyncio.run(_start_retries(targets))
+    except Exception as exc:  # the API is down or the deployment is not served
+        fail(f"the retry could not start ({exc}); start the engine with `ris up`", code=3)
+    for (rid, version), run_id in zip(targets, run_ids, strict=True):
+        typer.echo(f"retry run {run_id} started: retry-hl7-{rid}-v{version}")

@@ -1,0 +1,15 @@
+"""An administrator's retry of one failed delivery: the same message, the same idempotency key."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from deployments import RETRY_FLOW
+from tasks.hl7 import publish_hl7
+
+
+@flow(name=RETRY_FLOW, flow_run_name="retry-hl7-{report_id}-v{version}", log_prints=False)
+async def retry_delivery(report_id: str, version: int) -> str:
+    """Send the version's HL7 message to the PFI again (same MSH-10, so the PFI cannot file it twice);
+    the copies it relays go back to pending and follow its outcome. Returns the delivery status."""
+    return await publish_hl7(report_id, version)
