@@ -343,3 +343,35 @@ class AuditEntry(SQLModel, table=True):
     object_type: str = Field(max_length=32)
     object_id: str = Field(max_length=64, index=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+# --- outbound identity feed -------------------------------------------------------------------------------
+
+
+class OutboundStatus(StrEnum):
+    pending = "pending"
+    acknowledged = "acknowledged"
+    failed = "failed"
+
+
+class OutboundMessage(SQLModel, table=True):
+    """Outbox of the PAM-FR identity feed (INS rule 27): written in the unit of work of the identity change,
+    sent later in creation order per patient. `snapshot` is the identity as the change left it; the ER7 is
+    rendered once from it at the first attempt and every retry resends those exact bytes (same MSH-10)."""
+
+    __table_args__ = (sa.CheckConstraint("attempts >= 0", name="ck_outbound_attempts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    destination: str = Field(max_length=32, index=True, description="'pfi'")
+    message_type: str = Field(max_length=24, description="ADT^A31^ADT_A05 / ADT^A47^ADT_A30")
+    control_id: str = Field(max_length=64, unique=True, description="MSH-10, minted once at enqueue")
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    payload: str | None = Field(default=None, sa_type=sa.Text, description="ER7, frozen at the first attempt")
+    status: OutboundStatus = Field(
+        default=OutboundStatus.pending, sa_type=enum_column(OutboundStatus, "status"), index=True
+    )
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500, description="ACK codes and locations only")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
