@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from ris.identity import gate
+from ris.identity import gate, propagation
 from ris.identity.actors import IDENTITY_WRITE, INS_READ, SUPERUSER, Actor
 from ris.identity.errors import IdentityRuleError
 from ris.identity.insi_result import InsiIdentity
@@ -53,12 +53,23 @@ class NotFound(LookupError):
 
 @dataclass
 class Change:
-    """What a change did, for the caller to show and to propagate (rule 27)."""
+    """What a change did, for the caller to show and to propagate (rule 27). Made before the patient is
+    touched, so `prior_ins` is the INS downstream systems knew (qualified only, rule 28): an A47 names it."""
 
     patient: Patient
     changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     propagate: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    prior_ins: tuple[str, str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prior_ins = propagation.transmitted_ins(self.patient)
+
+
+def _propagated(session: Session, change: Change) -> Change:
+    """Rule 27: the PAM-FR events go to the outbox in the caller's unit of work (same commit or none)."""
+    propagation.enqueue(session, change)
+    return change
 
 
 # --- validation of captured values ---------------------------------------------------------------------
@@ -301,7 +312,7 @@ def edit_identity(
     session.add(patient)
     _audit_change(session, patient, actor.id, "identity.edit", change.changed)
     session.flush()
-    return change
+    return _propagated(session, change)
 
 
 def set_attributes(
@@ -335,7 +346,7 @@ def set_attributes(
     session.add(patient)
     _audit_change(session, patient, actor.id, "identity.attributes", change.changed)
     session.flush()
-    return change
+    return _propagated(session, change)
 
 
 def record_justificatif(
@@ -353,7 +364,7 @@ def record_justificatif(
     session.add(patient)
     _audit_change(session, patient, actor.id, "identity.justificatif", change.changed)
     session.flush()
-    if proof.high_confidence and policy.auto_validate:
+    if proof.high_confidence and policy.auto_validate:  # validate_identity enqueues its own A31
         validated = validate_identity(session, actor, patient, reason="automatic on high-confidence proof")
         change.changed.update(validated.changed)
         change.propagate = validated.propagate
@@ -377,7 +388,7 @@ def validate_identity(session: Session, actor: Actor, patient: Patient, *, reaso
         change.changed["status"] = (patient.status.value, new.value)
         set_status(session, patient, new, f"identity validated ({reason})", actor.id)
         change.propagate = [PROPAGATE_TRAITS]
-    return change
+    return _propagated(session, change)
 
 
 def apply_insi_identity(
@@ -431,7 +442,7 @@ def apply_insi_identity(
         set_status(session, patient, new, "INSi identity accepted (INS rules 6, 20)", actor.id)
     change.propagate = [PROPAGATE_TRAITS, PROPAGATE_INS]
     session.flush()
-    return change
+    return _propagated(session, change)
 
 
 def verification_failed(session: Session, actor: Actor, patient: Patient, *, detail: str) -> Change:
@@ -447,7 +458,7 @@ def verification_failed(session: Session, actor: Actor, patient: Patient, *, det
     open_worklist(session, "insi-verification-ko", patient, detail)
     change.propagate = [PROPAGATE_TRAITS] + ([PROPAGATE_INS] if had_ins else [])
     session.flush()
-    return change
+    return _propagated(session, change)
 
 
 def open_worklist(session: Session, kind: str, patient: Patient, reason: str) -> WorklistItem:
