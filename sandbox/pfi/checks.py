@@ -101,7 +101,9 @@ def header(segments: list[Seg]) -> Facts | Problem:
     if not facts.control_id:
         return make_problem("101", "MSH^1^10", "MSH-10 message control id is empty")
     if facts.message_type not in ("ORU", "MDM"):
-        return make_problem("200", "MSH^1^9", f"message type {facts.message_type!r}: ORU or MDM expected")
+        return make_problem(
+            "200", "MSH^1^9", f"message type {facts.message_type!r}: ORU, MDM or ADT A31 / A47 expected"
+        )
     expected_version = SUPPORTED.get((facts.message_type, facts.trigger))
     if expected_version is None:
         return make_problem(

@@ -1,11 +1,13 @@
 """A sandbox integration platform (PFI): a real MLLP server on loopback that receives ORU / MDM documents,
-checks them, answers ACK (AA / AE / AR with ERR), and sends ZAM business receipts back to the RIS.
+checks them, answers ACK (AA / AE / AR with ERR), and sends ZAM business receipts back to the RIS. It also
+takes PAM-FR identity updates (ADT A31 / A47, `identity_messages`), acknowledged without receipts.
 
     async with PfiSandbox(zam_host="127.0.0.1", zam_port=listener_port) as pfi:
         pfi.port            # where to send; pfi.documents, pfi.duplicates, pfi.zams to look at
         pfi.fail_next("AE") # the next message gets AE; also "AR", "silent" (no answer), "lost_ack"
 
-Duplicate MSH-10: answered AA again, never recorded as a second document (`duplicates` counts them).
+Duplicate MSH-10: answered AA again, never recorded as a second document or identity update (the entry in
+`received` is flagged, `duplicates` counts them).
 Fault switches: `fail_next(...)`, `delay_s` (slowness), `dmp_closed` (Z01 with DMPClosed),
 `mss_errors` (address -> SMTPERRORCODE in Z02), `send_read_receipts` (Z03), `matrix_check`.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.pfi.checks import Facts, Problem, check, make_problem
+from sandbox.pfi.identity import check_identity, is_identity_update
 from sandbox.pfi.wire import exchange, frame, read_frame, split
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class PfiSandbox:
         self.send_read_receipts = True
         self.received: list[Received] = []
         self.documents: dict[str, Received] = {}
+        self.identity_messages: dict[str, Received] = {}  # PAM-FR A31 / A47 by MSH-10
         self.duplicates = 0
         self.zams: list[tuple[str, str | None]] = []  # (ZAM trigger, MSA-1 of the RIS's answer)
         self._faults: deque[str] = deque()
@@ -140,7 +144,11 @@ class PfiSandbox:
         if mode == "silent":
             self.received.append(Received(control_id, kind, message, None))
             return None
-        facts, problem = await asyncio.to_thread(check, message, matrix_check=self.matrix_check)
+        identity = msh is not None and is_identity_update(msh)
+        if identity:
+            facts, problem = await asyncio.to_thread(check_identity, message)
+        else:
+            facts, problem = await asyncio.to_thread(check, message, matrix_check=self.matrix_check)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if problem is None and mode in ("AE", "AR"):
@@ -151,14 +159,16 @@ class PfiSandbox:
             return self._ack(message, code, problem)
         assert facts is not None
         entry = Received(control_id, kind, message, None if mode == "lost_ack" else "AA")
-        if control_id in self.documents:
+        kept = self.identity_messages if identity else self.documents
+        if control_id in kept:
             entry.duplicate = True
             self.duplicates += 1
         else:
-            self.documents[control_id] = entry
+            kept[control_id] = entry
             if self.folder:
                 (self.folder / f"{control_id}.hl7").write_text(message, encoding="utf-8", newline="")
-            self._spawn(self._send_zams(facts))
+            if not identity:
+                self._spawn(self._send_zams(facts))
         self.received.append(entry)
         return None if mode == "lost_ack" else self._ack(message, "AA")
 
