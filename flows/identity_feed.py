@@ -1,0 +1,37 @@
+"""identity-feed: send the pending PAM-FR identity messages (A31 / A47) of the outbox to the PFI.
+
+Patients are sent side by side; one patient's messages go one after the other in creation order, and a
+message still pending after its retries holds the later ones back (an A47 never overtakes an earlier
+A31). A refused (AR) message is final and does not hold the queue: the later messages carry the newer
+state. The result holds counts only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect import flow
+
+from ris.identity import propagation
+from ris.store.db import session_scope
+from tasks.identity_feed import send_outbound
+
+
+async def _send_in_order(message_ids: list[int], counts: dict[str, int]) -> None:
+    for n, message_id in enumerate(message_ids):
+        state = await send_outbound(message_id, return_state=True)
+        status = await state.aresult(raise_on_failure=False) if state.is_completed() else "error"
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("pending", "error"):
+            counts["held"] += len(message_ids) - n - 1
+            return
+
+
+@flow(name="identity-feed", flow_run_name="identity-feed")
+async def identity_feed() -> dict:
+    """Send every pending outbox message; returns {patients, acknowledged, failed, pending, held, error}."""
+    with session_scope() as session:
+        queues = propagation.pending(session, "pfi")
+    counts = {"patients": len(queues), "acknowledged": 0, "failed": 0, "pending": 0, "held": 0, "error": 0}
+    await asyncio.gather(*(_send_in_order(ids, counts) for ids in queues))
+    return counts

@@ -1,0 +1,85 @@
+"""Sending one outbound PAM-FR identity message (A31 / A47) to the PFI: thin task around
+`ris.identity.propagation` (INS rule 27).
+
+AA: acknowledged. AE, no ACK in time, refused or cut connection: transient, retried with exponential
+backoff and jitter, always with the same MSH-10 and bytes; after the last retry the message stays pending
+for the next feed run. AR: failed with the ACK's codes, never resent automatically. Logs carry message and
+patient ids only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prefect import task
+from prefect.context import TaskRunContext
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
+from prefect.tasks import exponential_backoff
+
+from blocks.pfi import load_pfi_endpoint
+from blocks.site import load_site_settings
+from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
+from ris.identity import propagation
+from ris.identity.registry import record_partner_exchange
+from ris.store.db import session_scope
+from ris.store.models import Channel
+from tasks.hl7 import transient_only
+
+RETRIES = 4
+
+
+def _final_attempt() -> bool:
+    """True on the last try Prefect will make; outside a task run the caller decides, so False."""
+    context = TaskRunContext.get()
+    return context is not None and context.task_run.run_count > context.task.retries
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+@task(
+    name="send-identity-message",
+    task_run_name="send-identity-message-{message_id}",
+    retries=RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=transient_only,
+)
+async def send_outbound(message_id: int) -> str:
+    """Send one outbox message to the PFI; returns its status: `acknowledged`, `failed`, or `pending`
+    (transient faults beyond the last retry)."""
+    log = _logger()
+    settings = await load_site_settings()
+    endpoint = await load_pfi_endpoint()
+    with session_scope() as session:
+        attempt = propagation.prepare(session, message_id, settings)
+    if attempt.er7 is None:
+        log.info("outbound message %s is %s, nothing to send", message_id, attempt.status.value)
+        return attempt.status.value
+    try:
+        await endpoint.client().send(attempt.er7, attempt.control_id)
+    except Hl7Rejected as exc:
+        with session_scope() as session:
+            status = propagation.record_rejected(session, message_id, exc.reason)
+        log.error("outbound message %s rejected by the PFI: %s", message_id, exc.reason)
+        return status.value
+    except Hl7Transient as exc:
+        with session_scope() as session:
+            status = propagation.record_transient(session, message_id, exc.reason)
+        if _final_attempt():
+            log.error("outbound message %s still pending after %s attempts", message_id, attempt.number)
+            return status.value
+        log.warning("outbound message %s attempt %s: %s (will retry)", message_id, attempt.number, exc.reason)
+        raise
+    partner = f"PFI {settings.hl7.receiving_application}^{settings.hl7.receiving_facility}"
+    with session_scope() as session:
+        status = propagation.record_acknowledged(session, message_id)
+        if attempt.ins_included:  # rule 31: the PFI received the INS
+            record_partner_exchange(session, attempt.patient_id, partner, Channel.hl7, None)
+    log.info("outbound message %s acknowledged by the PFI (attempt %s)", message_id, attempt.number)
+    return status.value
