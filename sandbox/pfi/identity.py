@@ -127,9 +127,9 @@ def check_identity(message: str) -> tuple[IdentityFacts | None, Problem | None]:
         return facts, make_problem("199", "", f"structure: {type(exc).__name__}: {exc}"[:300])
     if not ok:
         return facts, make_problem("199", "", "structure: hl7apy validation failed")
-    pid = next((s for s in segments if s.name == "PID"), None)
-    if pid is None:
-        return facts, make_problem("100", "PID", "the PID segment is missing")
+    # The structure check guarantees PID, PV1 for an A31, MRG with MRG-1 for an A47.
+    by_name = {s.name: s for s in reversed(segments)}  # first occurrence of each segment
+    pid = by_name["PID"]
     facts.identifiers, problem = _identifiers(pid.f(3), "PID")
     if problem:
         return facts, problem
@@ -141,12 +141,8 @@ def check_identity(message: str) -> tuple[IdentityFacts | None, Problem | None]:
     if unknown := [r for r in facts.reliability if r not in RELIABILITY]:
         return facts, make_problem("103", "PID^1^32", f"PID-32 {unknown[0]!r} is not in table 0445")
     if facts.trigger == "A31":
-        pv1 = next((s for s in segments if s.name == "PV1"), None)
-        if pv1 is None or pv1.f(2) != "N":
+        if by_name["PV1"].f(2) != "N":
             return facts, make_problem("103", "PV1^1^2", "an A31 carries PV1 with patient class N")
         return facts, None
-    mrg = next((s for s in segments if s.name == "MRG"), None)
-    if mrg is None or not mrg.f(1):
-        return facts, make_problem("101", "MRG^1^1", "an A47 needs the prior identifier list in MRG-1")
-    facts.prior, problem = _identifiers(mrg.f(1), "MRG")
+    facts.prior, problem = _identifiers(by_name["MRG"].f(1), "MRG")
     return facts, problem
