@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from prefect.client.orchestration import get_client
@@ -22,6 +24,25 @@ from ris.store.models import Delivery, DeliveryStatus, Report
 from ris.summary import report_summary
 
 CHANNELS = ("dmp", "mss-ps", "mss-patient", "hl7")
+T = TypeVar("T")
+
+
+def run_until_stopped(work: Coroutine[Any, Any, T]) -> T | None:
+    """Run `work` until it ends or until Ctrl-C / SIGTERM, which cancel it so that everything it started
+    is stopped cleanly (the `async with` blocks unwind). None when stopped by a signal."""
+
+    async def main() -> T:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        return await work
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        typer.echo("stopped")
+        return None
 
 
 async def _wait_forever() -> None:
@@ -133,11 +154,7 @@ def register(app: typer.Typer) -> None:
         prefect_port: int = typer.Option(4200, help="Port of the local Prefect server (UI and API)"),
     ) -> None:
         """Start the engine on one box: Prefect server, deployments, sandbox peers. Ctrl-C stops it all."""
-        data_dir = EngineConfig.from_env().data_dir
-        try:
-            asyncio.run(_up(data_dir, prefect_port))
-        except KeyboardInterrupt:
-            typer.echo("stopped")
+        run_until_stopped(_up(EngineConfig.from_env().data_dir, prefect_port))
 
     @app.command()
     def demo(
@@ -147,10 +164,7 @@ def register(app: typer.Typer) -> None:
         prefect_port: int = typer.Option(4200, help="Port of the local Prefect server (UI and API)"),
     ) -> None:
         """Run `up`, load a sample worklist, drive it through the lifecycle, print a summary."""
-        data_dir = EngineConfig.from_env().data_dir / "demo"
-        try:
-            code = asyncio.run(_demo(data_dir, prefect_port, count, json_out, stay))
-        except KeyboardInterrupt:
-            code = 0
-            typer.echo("stopped")
-        raise typer.Exit(code)
+        code = run_until_stopped(
+            _demo(EngineConfig.from_env().data_dir / "demo", prefect_port, count, json_out, stay)
+        )
+        raise typer.Exit(code or 0)
