@@ -1,1 +1,13 @@
-"""The `ris` command: the face of the engine for people and schedulers."""
+"""The `ris` command: the face of the engine for people and schedulers.
+
+Before anything imports Prefect: telemetry off, and when `ris up` runs on this data folder, its Prefect
+API becomes this process's, so `ris report validate` in another terminal starts runs on the served box.
+"""
+
+import os
+
+from cli.single_box_file import adopt_running_single_box
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+adopt_running_single_box()

@@ -19,6 +19,7 @@ from blocks.insi import InsiEndpoint
 from blocks.pfi import PfiEndpoint
 from blocks.site import SiteSettingsBlock
 from cli.prefect_server import QUIET, PrefectServer
+from cli.single_box_file import write_note
 from deployments.serve import single_box_runner
 from ris.channels.hl7.listener import ZamListener
 from ris.identity.intake import IntakePolicy, PamIntake
@@ -88,6 +89,8 @@ class SingleBox:
         await server.start()
         self._stack.callback(server.stop)
         os.environ["PREFECT_API_URL"] = server.api_url  # for the flow-run subprocesses
+        note = write_note(self.data_dir, server.api_url, server.ui_url)  # for `ris` in other terminals
+        self._stack.callback(note.unlink, missing_ok=True)
         self._stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
         site = await self._site_settings()
 

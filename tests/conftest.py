@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from sqlmodel import Session
 from ris.store import db
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests never talk to a developer's running engine: no inherited API, and a data folder of their own
+# (set before `cli` is imported, which adopts the API of a single box running on its data folder).
+os.environ.pop("PREFECT_API_URL", None)
+os.environ["RIS_DATA_DIR"] = tempfile.mkdtemp(prefix="ris-tests-")
 
 
 def shared_dir() -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import time
 import httpx
 import pytest
 
+from ris.demo import sample_worklist
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -21,6 +23,35 @@ pytestmark = pytest.mark.slow
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _ris(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _validate_from_another_terminal(tmp_path, env) -> None:
+    """Other `ris` commands find the running box by its data folder: validation starts a served run."""
+    data = sample_worklist(1)
+    (tmp_path / "worklist.json").write_text(json.dumps(data), encoding="utf-8")
+    assert _ris(env, "worklist", "load", str(tmp_path / "worklist.json")).returncode == 0
+    report = data["reports"][0]
+    validated = _ris(env, "report", "validate", report["id"], "--by", report["author_rpps"])
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert f"started: report-{report['id']}-v1" in validated.stdout
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        shown = json.loads(_ris(env, "report", "show", report["id"], "--json").stdout)
+        if shown["channels"]["hl7"] == "acknowledged":
+            return
+        time.sleep(2)
+    pytest.fail(f"the served lifecycle run did not publish the report: {shown}")
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
@@ -49,6 +80,8 @@ def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
         port = int(ui.group(2))
         assert httpx.get(f"{ui.group(1)}/api/health", timeout=5).json() is True
         assert "sandbox PFI:       mllp://127.0.0.1:" in output
+        if stop is signal.SIGINT:
+            _validate_from_another_terminal(tmp_path, env)
         process.send_signal(stop)
         assert process.wait(timeout=60) == 0
         assert "stopped" in process.stdout.read()
