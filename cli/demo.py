@@ -63,6 +63,10 @@ def _print_endpoints(box: SingleBox) -> None:
 async def _up(data_dir: Path, prefect_port: int) -> None:
     async with SingleBox(data_dir, EngineConfig.from_env().database_url, prefect_port=prefect_port) as box:
         _print_endpoints(box)
+        if box.caught_up:
+            typer.echo(
+                f"{len(box.caught_up)} reports validated while the engine was down: lifecycle runs started"
+            )
         await _wait_forever()
 
 

@@ -19,12 +19,15 @@ from blocks.insi import InsiEndpoint
 from blocks.pfi import PfiEndpoint
 from blocks.site import SiteSettingsBlock
 from cli.prefect_server import QUIET, PrefectServer
+from cli.report import start_lifecycle
 from cli.single_box_file import write_note
 from deployments.serve import single_box_runner
 from ris.channels.hl7.listener import ZamListener
 from ris.identity.intake import IntakePolicy, PamIntake
 from ris.settings import SiteSettings
 from ris.store import db
+from ris.store.db import session_scope
+from ris.store.reports import undispatched_versions
 from sandbox.insi import InsiSandbox
 from sandbox.pfi import PfiSandbox
 
@@ -58,6 +61,7 @@ class SingleBox:
         self.pfi: PfiSandbox | None = None
         self.insi: InsiSandbox | None = None
         self.endpoints: Endpoints | None = None
+        self.caught_up: list[str] = []
         self._stack = AsyncExitStack()
         self._serving: asyncio.Task[None] | None = None
 
@@ -117,6 +121,7 @@ class SingleBox:
 
         runner = await single_box_runner()
         self._serving = asyncio.create_task(runner.start())
+        self.caught_up = await self._dispatch_undispatched()
         self.endpoints = Endpoints(
             ui_url=server.ui_url,
             api_url=server.api_url,
@@ -127,6 +132,12 @@ class SingleBox:
             if self.insi
             else "not started: the CNAM WSDL (../shared) is not beside this clone",
         )
+
+    async def _dispatch_undispatched(self) -> list[str]:
+        """Versions validated while the engine was down get their lifecycle run now (one per version)."""
+        with session_scope(self.database_url) as session:
+            pending = undispatched_versions(session)
+        return [await start_lifecycle(report_id, version) for report_id, version in pending]
 
     async def _site_settings(self) -> SiteSettings:
         """What an administrator saved, or the embedded defaults, saved so the UI shows them."""

@@ -14,7 +14,9 @@ import time
 import httpx
 import pytest
 
+from ris import reports, worklist
 from ris.demo import sample_worklist
+from ris.store import db
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -45,9 +47,25 @@ def _validate_from_another_terminal(tmp_path, env) -> None:
     validated = _ris(env, "report", "validate", report["id"], "--by", report["author_rpps"])
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert f"started: report-{report['id']}-v1" in validated.stdout
+    _wait_until_published(env, report["id"])
+
+
+def _validate_while_down(tmp_path) -> str:
+    """A report validated while no engine runs: `ris up` starts its lifecycle when it comes up."""
+    url = f"sqlite:///{tmp_path / 'ris.db'}"
+    db.upgrade(url)
+    data = sample_worklist(1)
+    with db.session_scope(url) as session:
+        worklist.load(session, data)
+        reports.validate(session, data["reports"][0]["id"], data["reports"][0]["author_rpps"])
+    db.clear_engines()
+    return data["reports"][0]["id"]
+
+
+def _wait_until_published(env, report_id: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        shown = json.loads(_ris(env, "report", "show", report["id"], "--json").stdout)
+        shown = json.loads(_ris(env, "report", "show", report_id, "--json").stdout)
         if shown["channels"]["hl7"] == "acknowledged":
             return
         time.sleep(2)
@@ -58,6 +76,8 @@ def _validate_from_another_terminal(tmp_path, env) -> None:
 def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RIS_"))}
     env["RIS_DATA_DIR"] = str(tmp_path)
+    if stop is signal.SIGTERM:
+        caught_up = _validate_while_down(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "up", "--prefect-port", "4391"],
         cwd=ROOT,
@@ -82,6 +102,9 @@ def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
         assert "sandbox PFI:       mllp://127.0.0.1:" in output
         if stop is signal.SIGINT:
             _validate_from_another_terminal(tmp_path, env)
+        else:
+            assert "1 reports validated while the engine was down" in output
+            _wait_until_published(env, caught_up)
         process.send_signal(stop)
         assert process.wait(timeout=60) == 0
         assert "stopped" in process.stdout.read()

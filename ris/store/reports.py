@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from ris.store.models import Correspondent, Exam, Patient, Report, ReportRecipient, ReportVersion
+from ris.store.models import (
+    Correspondent,
+    Delivery,
+    Exam,
+    Patient,
+    Report,
+    ReportRecipient,
+    ReportStatus,
+    ReportVersion,
+)
 
 
 class NotFound(LookupError):
@@ -74,3 +83,15 @@ def load_bundle(session: Session, report_id: str, version: int | None = None) ->
         author=correspondent_by_rpps(session, report.author_rpps),
         previous=previous,
     )
+
+
+def undispatched_versions(session: Session) -> list[tuple[str, int]]:
+    """Current validated versions with no delivery planned: their lifecycle never ran (or never got
+    that far), for example when validation happened while the engine was down."""
+    planned = select(Delivery.id).where(Delivery.report_id == Report.id, Delivery.version == Report.version)
+    stmt = (
+        select(Report.id, Report.version)
+        .where(Report.status == ReportStatus.validated, ~planned.exists())
+        .order_by(Report.validated_at)
+    )
+    return [(rid, version) for rid, version in session.exec(stmt)]

@@ -211,3 +211,22 @@ def test_a_deletion_is_a_delivery_of_its_own(session):
     )
     assert deliveries.find(session, bundle.report.id, 1, Channel.hl7, "pfi", "delete").action == "delete"
     assert deliveries.find(session, bundle.report.id, 1, Channel.hl7, "pfi").action == "initial"
+
+
+def test_validated_versions_without_deliveries_are_found_for_dispatch(session):
+    from ris.store.reports import undispatched_versions
+
+    bundle = factories.validated_report(session)
+    assert undispatched_versions(session) == [(bundle.report.id, 1)]
+    session.add(
+        Delivery(
+            report_id=bundle.report.id,
+            version=1,
+            channel=Channel.hl7,
+            recipient="pfi",
+            status=DeliveryStatus.pending,
+            idempotency_key=new_key(),
+        )
+    )
+    session.commit()
+    assert undispatched_versions(session) == []
