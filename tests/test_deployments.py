@@ -6,7 +6,14 @@ import importlib
 
 import yaml
 
-from deployments import LIFECYCLE_DEPLOYMENT, LIFECYCLE_FLOW, RETRY_DEPLOYMENT, RETRY_FLOW
+from deployments import (
+    IDENTITY_FEED_DEPLOYMENT,
+    IDENTITY_FEED_FLOW,
+    LIFECYCLE_DEPLOYMENT,
+    LIFECYCLE_FLOW,
+    RETRY_DEPLOYMENT,
+    RETRY_FLOW,
+)
 from tests.conftest import ROOT
 
 
@@ -18,7 +25,8 @@ def test_prefect_yaml_entrypoints_are_the_engine_flows():
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         flows[getattr(module, name).name] = deployment
         assert deployment["work_pool"]["name"] == "ris"
-    assert set(flows) == {LIFECYCLE_FLOW, RETRY_FLOW}
+    assert set(flows) == {LIFECYCLE_FLOW, RETRY_FLOW, IDENTITY_FEED_FLOW}
+    assert flows[IDENTITY_FEED_FLOW]["concurrency_limit"] == 1
 
 
 async def test_the_single_box_registers_every_flow(prefect_server):
@@ -29,6 +37,12 @@ async def test_the_single_box_registers_every_flow(prefect_server):
     await single_box_runner()
     async with get_client() as client:
         deployments = await client.read_deployments()
-        flows = {(await client.read_flow(d.flow_id)).name: d.name for d in deployments}
-    assert flows[LIFECYCLE_FLOW] == LIFECYCLE_DEPLOYMENT.split("/")[1]
-    assert flows[RETRY_FLOW] == RETRY_DEPLOYMENT.split("/")[1]
+        flows = {(await client.read_flow(d.flow_id)).name: d for d in deployments}
+    for flow, deployment in [
+        (LIFECYCLE_FLOW, LIFECYCLE_DEPLOYMENT),
+        (RETRY_FLOW, RETRY_DEPLOYMENT),
+        (IDENTITY_FEED_FLOW, IDENTITY_FEED_DEPLOYMENT),
+    ]:
+        assert flows[flow].name == deployment.split("/")[1]
+    feed = flows[IDENTITY_FEED_FLOW]
+    assert feed.schedules and feed.schedules[0].schedule.interval.total_seconds() == 60
