@@ -7,13 +7,8 @@ Logs carry report, version and delivery ids only.
 
 from __future__ import annotations
 
-import logging
-
 from prefect import task
 from prefect.client.schemas.objects import TaskRun
-from prefect.context import TaskRunContext
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 from prefect.states import State
 from prefect.tasks import Task, exponential_backoff
 
@@ -22,25 +17,13 @@ from blocks.site import load_site_settings
 from ris.channels.hl7 import publish
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
 from ris.store.db import session_scope
+from tasks.run_context import final_attempt, run_logger
 
 RETRIES = 5
 
 
 def transient_only(_task: Task, _run: TaskRun, state: State) -> bool:
     return isinstance(state.data, Hl7Transient)
-
-
-def _final_attempt() -> bool:
-    """True on the last try Prefect will make; outside a task run the caller decides, so False."""
-    context = TaskRunContext.get()
-    return context is not None and context.task_run.run_count > context.task.retries
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
 
 
 @task(
@@ -54,7 +37,7 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
 async def publish_hl7(report_id: str, version: int, action: str = "initial") -> str:
     """Send the version's CDA to the PFI (ORU or MDM per site settings); returns the hl7 delivery status:
     `acknowledged` (AA), `failed` (AR, refusal, or transient faults beyond the last retry)."""
-    log = _logger()
+    log = run_logger(__name__)
     settings = await load_site_settings()
     endpoint = await load_pfi_endpoint()
     with session_scope() as session:
@@ -76,7 +59,7 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
         log.error("hl7 delivery %s rejected by the PFI: %s", attempt.delivery_id, exc.reason)
         return status.value
     except Hl7Transient as exc:
-        give_up = _final_attempt()
+        give_up = final_attempt()
         with session_scope() as session:
             status = publish.record_transient(session, attempt, exc.reason, give_up=give_up)
         if give_up:

@@ -9,12 +9,7 @@ patient ids only.
 
 from __future__ import annotations
 
-import logging
-
 from prefect import task
-from prefect.context import TaskRunContext
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
 from blocks.pfi import load_pfi_endpoint
@@ -25,21 +20,9 @@ from ris.identity.registry import record_partner_exchange
 from ris.store.db import session_scope
 from ris.store.models import Channel
 from tasks.hl7 import transient_only
+from tasks.run_context import final_attempt, run_logger
 
 RETRIES = 4
-
-
-def _final_attempt() -> bool:
-    """True on the last try Prefect will make; outside a task run the caller decides, so False."""
-    context = TaskRunContext.get()
-    return context is not None and context.task_run.run_count > context.task.retries
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger(__name__)
 
 
 @task(
@@ -53,7 +36,7 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
 async def send_outbound(message_id: int) -> str:
     """Send one outbox message to the PFI; returns its status: `acknowledged`, `failed`, or `pending`
     (transient faults beyond the last retry)."""
-    log = _logger()
+    log = run_logger(__name__)
     settings = await load_site_settings()
     endpoint = await load_pfi_endpoint()
     with session_scope() as session:
@@ -71,7 +54,7 @@ async def send_outbound(message_id: int) -> str:
     except Hl7Transient as exc:
         with session_scope() as session:
             status = propagation.record_transient(session, message_id, exc.reason)
-        if _final_attempt():
+        if final_attempt():
             log.error("outbound message %s still pending after %s attempts", message_id, attempt.number)
             return status.value
         log.warning("outbound message %s attempt %s: %s (will retry)", message_id, attempt.number, exc.reason)

@@ -72,7 +72,7 @@ def _wait_until_published(env, report_id: str) -> None:
     pytest.fail(f"the served lifecycle run did not publish the report: {shown}")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RIS_"))}
     env["RIS_DATA_DIR"] = str(tmp_path)
