@@ -2,9 +2,17 @@
 
 Names live here, apart from the flow code, so the CLI can start runs without importing the flows."""
 
-LIFECYCLE_FLOW = "report-lifecycle"
+from flows.names import IDENTITY_FEED_FLOW, LIFECYCLE_FLOW, RETRY_FLOW
+
 LIFECYCLE_DEPLOYMENT = f"{LIFECYCLE_FLOW}/single-box"
-RETRY_FLOW = "delivery-retry"
 RETRY_DEPLOYMENT = f"{RETRY_FLOW}/single-box"
-IDENTITY_FEED_FLOW = "identity-feed"
 IDENTITY_FEED_DEPLOYMENT = f"{IDENTITY_FEED_FLOW}/single-box"
+
+__all__ = [
+    "IDENTITY_FEED_DEPLOYMENT",
+    "IDENTITY_FEED_FLOW",
+    "LIFECYCLE_DEPLOYMENT",
+    "LIFECYCLE_FLOW",
+    "RETRY_DEPLOYMENT",
+    "RETRY_FLOW",
+]

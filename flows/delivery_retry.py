@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from deployments import RETRY_FLOW
+from flows.names import RETRY_FLOW
 from tasks.hl7 import publish_hl7
 
 

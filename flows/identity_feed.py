@@ -12,9 +12,8 @@ import asyncio
 
 from prefect import flow
 
-from ris.identity import propagation
-from ris.store.db import session_scope
-from tasks.identity_feed import send_outbound
+from flows.names import IDENTITY_FEED_FLOW
+from tasks.identity_feed import pending_queues, send_outbound
 
 
 async def _send_in_order(message_ids: list[int], counts: dict[str, int]) -> None:
@@ -27,11 +26,10 @@ async def _send_in_order(message_ids: list[int], counts: dict[str, int]) -> None
             return
 
 
-@flow(name="identity-feed", flow_run_name="identity-feed")
+@flow(name=IDENTITY_FEED_FLOW, flow_run_name="identity-feed")
 async def identity_feed() -> dict:
     """Send every pending outbox message; returns {patients, acknowledged, failed, pending, held, error}."""
-    with session_scope() as session:
-        queues = propagation.pending(session, "pfi")
+    queues = await pending_queues()
     counts = {"patients": len(queues), "acknowledged": 0, "failed": 0, "pending": 0, "held": 0, "error": 0}
     await asyncio.gather(*(_send_in_order(ids, counts) for ids in queues))
     return counts

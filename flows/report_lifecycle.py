@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from deployments import LIFECYCLE_FLOW
+from flows.names import LIFECYCLE_FLOW
 from tasks.deliveries import plan_deliveries
 from tasks.documents import build_documents
 from tasks.hl7 import publish_hl7

@@ -25,6 +25,13 @@ from tasks.run_context import final_attempt, run_logger
 RETRIES = 4
 
 
+@task(name="pending-identity-messages")
+async def pending_queues(destination: str = "pfi") -> list[list[int]]:
+    """The outbox messages still to send, one list per patient in creation order (ids only)."""
+    with session_scope() as session:
+        return propagation.pending(session, destination)
+
+
 @task(
     name="send-identity-message",
     task_run_name="send-identity-message-{message_id}",
