@@ -36,7 +36,8 @@ def get_engine(url: str | None = None) -> sa.Engine:
     if engine is None:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, pool_pre_ping=True)
+        # hide_parameters: a database error that reaches a log or a Prefect state never quotes a value
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         _engines[url] = engine

@@ -230,3 +230,11 @@ def test_validated_versions_without_deliveries_are_found_for_dispatch(session):
     )
     session.commit()
     assert undispatched_versions(session) == []
+
+
+def test_database_errors_never_quote_values(session):
+    """Errors may reach logs and Prefect states: SQL parameters (names, INS) stay out of them."""
+    _commit(session, _patient(birth_name="SECRETNAME"))
+    with pytest.raises(IntegrityError) as caught:
+        _commit(session, _patient(birth_name="SECRETNAME"))
+    assert "SECRETNAME" not in str(caught.value)
