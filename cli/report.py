@@ -57,6 +57,20 @@ def validate(
 
 
 @app.command()
+def provisional(
+    report_id: str,
+    by: str = typer.Option(..., "--by", help="RPPS of the radiologist asking for other opinions"),
+) -> None:
+    """Mark a draft provisional (RIS.CRR.04): it waits for other radiologists and never leaves the RIS."""
+    try:
+        with session_scope() as session:
+            since = reports.mark_provisional(session, report_id, by).provisional_since
+    except (reports.ReportRuleError, NotFound) as exc:
+        fail(str(exc))
+    typer.echo(f"report {report_id} provisional since {since.isoformat(timespec='seconds')}")
+
+
+@app.command()
 def dispatch(report_id: str) -> None:
     """Start the lifecycle run of the current version again if it never started (no duplicate run)."""
     try:

@@ -64,14 +64,21 @@ def validate(session: Session, report_id: str, by_rpps: str, at: dt.datetime | N
     return snapshot
 
 
-def mark_provisional(session: Session, report: Report, by: str) -> None:
-    """RIS.CRR.04: a report awaiting other radiologists' opinion; it never leaves the RIS."""
-    if report.status not in (ReportStatus.draft, ReportStatus.provisional):
-        raise ReportRuleError(f"report {report.id}: only a draft can become provisional")
-    if report.status is ReportStatus.draft:
-        report.status = ReportStatus.provisional
-        report.provisional_since = utcnow()
-        session.add(report)
-        audit.record(
-            session, actor=by, action="report.provisional", object_type="report", object_id=report.id
+def mark_provisional(session: Session, report_id: str, by_rpps: str) -> Report:
+    """RIS.CRR.04: a report awaiting other radiologists' opinion; it never leaves the RIS until validated."""
+    report = get_report(session, report_id)
+    if correspondent_by_rpps(session, by_rpps) is None:
+        raise ReportRuleError(f"by RPPS {by_rpps}: unknown radiologist")
+    if report.status is ReportStatus.provisional:
+        return report
+    if report.status is not ReportStatus.draft:
+        raise ReportRuleError(
+            f"report {report_id}: only a draft can become provisional (it is {report.status.value})"
         )
+    report.status = ReportStatus.provisional
+    report.provisional_since = report.updated_at = utcnow()
+    session.add(report)
+    audit.record(
+        session, actor=by_rpps, action="report.provisional", object_type="report", object_id=report.id
+    )
+    return report

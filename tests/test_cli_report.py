@@ -67,3 +67,21 @@ def test_show_json_has_the_summary_shape(db_url):
     assert shown["channels"]["dmp"] == "blocked" and "nothing leaves the RIS" in shown["reasons"]["dmp"]
     text = runner.invoke(app, ["report", "show", report_id])
     assert text.exit_code == 0 and f"report {report_id}  version 0  draft" in text.stdout
+
+
+def test_a_draft_becomes_provisional_and_never_leaves_the_ris(db_url):
+    """RIS.CRR.04."""
+    data = _load()
+    item = data["reports"][0]
+    result = runner.invoke(app, ["report", "provisional", item["id"], "--by", item["author_rpps"]])
+    assert result.exit_code == 0 and "provisional since" in result.stdout
+    again = runner.invoke(app, ["report", "provisional", item["id"], "--by", item["author_rpps"]])
+    assert again.exit_code == 0  # already provisional: nothing changes
+    shown = json.loads(runner.invoke(app, ["report", "show", item["id"], "--json"]).stdout)
+    assert shown["status"] == "provisional"
+    assert set(shown["channels"].values()) == {"blocked"}
+    with session_scope() as session:
+        actions = session.exec(select(AuditEntry.action).where(AuditEntry.object_id == item["id"])).all()
+    assert actions.count("report.provisional") == 1
+    unknown = runner.invoke(app, ["report", "provisional", item["id"], "--by", "19999999999"])
+    assert unknown.exit_code == 1 and "unknown radiologist" in unknown.stderr
