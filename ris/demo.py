@@ -23,6 +23,7 @@ RADIOLOGISTS = [
         "given": "Émile",
         "title": "Dr",
         "mss_address": "emile.lefevre@imagerie-demo.mssante.fr",
+        "specialty_code": "G15_10/SM74",
         "organisation": "Centre d'Imagerie Médicale Démo",
     },
     {

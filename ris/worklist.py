@@ -14,9 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlmodel import Session, select
 
+from ris import specialties
 from ris.identity import registry
 from ris.identity.actors import IDENTITY_WRITE, Actor
 from ris.identity.errors import IdentityRuleError
@@ -55,6 +64,20 @@ class CorrespondentIn(_Record):
     )
     organisation: str | None = Field(None, max_length=200)
     finess: str | None = Field(None, pattern=r"^\d{9}$")
+    specialty_code: str | None = Field(
+        None,
+        json_schema_extra={"enum": sorted(specialties.IMAGING)},
+        description="Radiologists: JDV_J01 specialty printed in the CDA (default G15_10/SM44)",
+    )
+
+    @field_validator("specialty_code")
+    @classmethod
+    def _imaging_specialty(cls, value: str | None) -> str | None:
+        if value is not None and value not in specialties.IMAGING:
+            raise ValueError(
+                f"not an imaging specialty of JDV_J01 ({', '.join(sorted(specialties.IMAGING))})"
+            )
+        return value
 
 
 class InsIn(_Record):

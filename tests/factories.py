@@ -81,6 +81,7 @@ def validated_report(
             "Émile",
             "emile.lefevre@imagerie-demo.mssante.fr",
             organisation="Centre d'Imagerie Médicale Démo",
+            specialty_code="G15_10/SM74",
         )
     requester = correspondent(
         session,

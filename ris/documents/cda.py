@@ -25,7 +25,6 @@ DCM = "1.2.840.10008.2.16.4"
 RPPS_ROOT = "1.2.250.1.71.4.2.1"  # id = "8" + RPPS
 FINESS_ROOT = "1.2.250.1.71.4.2.2"  # id = "1" + FINESS
 J01_SYSTEM = "1.2.250.1.213.1.1.4.5"
-RADIOLOGIST = ("G15_10/SM44", "Médecin - Radio-diagnostic (SM)")
 J04_SYSTEM = "1.2.250.1.213.1.1.4.9"
 J02_SYSTEM = "1.2.250.1.71.4.2.4"
 ACT_CODE = "2.16.840.1.113883.5.4"
@@ -109,7 +108,8 @@ def _radiologist(parent: etree._Element, tag: str, person: Person, settings: Sit
     """assignedAuthor / assignedEntity of a radiologist of the site (id, J01 code, name, structure)."""
     entity = _el(parent, tag)
     _rpps_id(entity, person)
-    _el(entity, "code", code=RADIOLOGIST[0], displayName=RADIOLOGIST[1], codeSystem=J01_SYSTEM)
+    code, label = person.specialty
+    _el(entity, "code", code=code, displayName=label, codeSystem=J01_SYSTEM)
     if person.mss_address:
         _el(entity, "telecom", value=f"mailto:{person.mss_address}", use="WP")
     _name(_el(entity, "assignedPerson"), person)

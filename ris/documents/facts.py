@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from ris import specialties
 from ris.identity.datamatrix import INS_OIDS, DatamatrixError, payload_for
 from ris.identity.gate import ins_transmissible
 from ris.routing import listed_recipients
@@ -56,6 +57,7 @@ class Person:
     rpps: str | None
     mss_address: str | None
     organisation: str | None
+    specialty: tuple[str, str] = (specialties.DEFAULT, specialties.IMAGING[specialties.DEFAULT])  # J01
 
     @property
     def display(self) -> str:
@@ -105,7 +107,18 @@ def _person(row: Correspondent, field: str, *, rpps_required: bool) -> Person:
         raise DocumentError(f"{field}.family: missing name of the health professional")
     if rpps_required and not (row.rpps and _RPPS.match(row.rpps)):
         raise DocumentError(f"{field}.rpps: the 11-digit RPPS is required (RIS.CRR.01)")
-    return Person(row.title, row.given, row.family, row.rpps, row.mss_address, row.organisation)
+    code = row.specialty_code or specialties.DEFAULT
+    if code not in specialties.IMAGING:
+        raise DocumentError(f"{field}.specialty_code: {code} is not an imaging specialty of JDV_J01")
+    return Person(
+        row.title,
+        row.given,
+        row.family,
+        row.rpps,
+        row.mss_address,
+        row.organisation,
+        (code, specialties.IMAGING[code]),
+    )
 
 
 def _check_identity(patient: Patient, *, require_ins: bool) -> bool:

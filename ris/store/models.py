@@ -186,6 +186,9 @@ class Correspondent(SQLModel, table=True):
     mss_address: str | None = Field(default=None, max_length=254)
     organisation: str | None = Field(default=None, max_length=200)
     finess: str | None = Field(default=None, max_length=9)
+    specialty_code: str | None = Field(
+        default=None, max_length=16, description="JDV_J01 specialty of a radiologist, e.g. G15_10/SM74"
+    )
 
 
 class Exam(SQLModel, table=True):

@@ -137,3 +137,21 @@ def test_every_variant_passes_the_ans_rules_and_pdfa_validators(
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0, f"{name}: {out}"
         assert "is a valid PDF/A-1b file" in out
+
+
+def test_the_radiologists_specialty_is_the_author_code(session):
+    """JDV_J01: the specialty recorded for the radiologist; the default when none was recorded."""
+    bundle = factories.validated_report(session)
+    built = documents.build(bundle, SiteSettings())
+    root = etree.fromstring(built.cda)
+    codes = root.xpath("//h:author/h:assignedAuthor/h:code/@code", namespaces=NS)
+    assert codes == ["G15_10/SM74"]
+    bundle.validator.specialty_code = None
+    bundle.author.specialty_code = None
+    root = etree.fromstring(documents.build(bundle, SiteSettings()).cda)
+    assert root.xpath("//h:legalAuthenticator//h:code/@code", namespaces=NS) == ["G15_10/SM44"]
+    bundle.validator.specialty_code = "G15_10/SM01"
+    with pytest.raises(
+        documents.DocumentError, match=r"validator\.specialty_code: G15_10/SM01 is not an imaging"
+    ):
+        documents.build(bundle, SiteSettings())

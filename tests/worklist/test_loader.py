@@ -90,6 +90,12 @@ def test_requester_becomes_a_recipient_and_copies_follow(session):
         ("reports", 0, {"id": "DUPONT Jean 1979"}, "reports[0] id:"),
         ("reports", 0, {"recipients": ["19999999999"]}, "reports[0] recipients: no correspondent"),
         ("correspondents", 0, {"mss_address": "emile@gmail.com"}, "correspondents[0] mss_address:"),
+        (
+            "correspondents",
+            0,
+            {"specialty_code": "G15_10/SM01"},
+            "correspondents[0] specialty_code: not an imaging",
+        ),
     ],
 )
 def test_a_bad_record_is_refused_alone(session, section, index, change, expected):
