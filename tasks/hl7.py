@@ -8,31 +8,21 @@ Logs carry report, version and delivery ids only.
 from __future__ import annotations
 
 from prefect import task
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
-from prefect.tasks import Task, exponential_backoff
 
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
 from ris.channels.hl7 import publish
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
 from ris.store.db import session_scope
-from tasks.run_context import final_attempt, run_logger
+from tasks.run_context import final_attempt, run_logger, sending_retries
 
 RETRIES = 5
-
-
-def transient_only(_task: Task, _run: TaskRun, state: State) -> bool:
-    return isinstance(state.data, Hl7Transient)
 
 
 @task(
     name="publish-hl7",
     task_run_name="publish-hl7-{report_id}-v{version}-{action}",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=transient_only,
+    **sending_retries(RETRIES),
 )
 async def publish_hl7(report_id: str, version: int, action: str = "initial") -> str:
     """Send the version's CDA to the PFI (ORU or MDM per site settings); returns the hl7 delivery status:

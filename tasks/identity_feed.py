@@ -10,7 +10,6 @@ patient ids only.
 from __future__ import annotations
 
 from prefect import task
-from prefect.tasks import exponential_backoff
 
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
@@ -19,8 +18,7 @@ from ris.identity import propagation
 from ris.identity.registry import record_partner_exchange
 from ris.store.db import session_scope
 from ris.store.models import Channel
-from tasks.hl7 import transient_only
-from tasks.run_context import final_attempt, run_logger
+from tasks.run_context import final_attempt, run_logger, sending_retries
 
 RETRIES = 4
 
@@ -35,10 +33,7 @@ async def pending_queues(destination: str = "pfi") -> list[list[int]]:
 @task(
     name="send-identity-message",
     task_run_name="send-identity-message-{message_id}",
-    retries=RETRIES,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=transient_only,
+    **sending_retries(RETRIES),
 )
 async def send_outbound(message_id: int) -> str:
     """Send one outbox message to the PFI; returns its status: `acknowledged`, `failed`, or `pending`

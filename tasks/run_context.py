@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from prefect import Task
+from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
+from prefect.states import State
+from prefect.tasks import exponential_backoff
+
+from ris.channels.hl7.client import Hl7Transient
 
 
 def final_attempt() -> bool:
@@ -21,3 +28,19 @@ def run_logger(fallback: str) -> logging.Logger | logging.LoggerAdapter:
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger(fallback)
+
+
+def transient_only(_task: Task, _run: TaskRun, state: State) -> bool:
+    """Retry on a fault that may pass (AE, no ACK in time, connection refused), never on a refusal."""
+    return isinstance(state.data, Hl7Transient)
+
+
+def sending_retries(retries: int) -> dict[str, Any]:
+    """The retry policy of a task that sends over MLLP: exponential backoff with jitter, transient faults
+    only, and always the same message (the task re-reads it from the store)."""
+    return {
+        "retries": retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+        "retry_jitter_factor": 0.5,
+        "retry_condition_fn": transient_only,
+    }

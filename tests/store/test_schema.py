@@ -59,6 +59,20 @@ def _commit(session: Session, *rows) -> None:
     session.commit()
 
 
+def _delivery(report_id: str, **overrides) -> Delivery:
+    """An HL7 delivery of version 1, pending, with a fresh key unless the test says otherwise."""
+    values = dict(
+        report_id=report_id,
+        version=1,
+        channel=Channel.hl7,
+        recipient="pfi",
+        status=DeliveryStatus.pending,
+        idempotency_key=new_key(),
+    )
+    values.update(overrides)
+    return Delivery(**values)
+
+
 def test_ipp_is_unique(session):
     _commit(session, _patient())
     with pytest.raises(IntegrityError):
@@ -96,43 +110,18 @@ def test_foreign_keys_are_enforced(session):
 
 def test_one_delivery_per_version_channel_recipient(session):
     bundle = factories.validated_report(session)
-    base = dict(
-        report_id=bundle.report.id,
-        version=1,
-        channel=Channel.hl7,
-        recipient="pfi",
-        status=DeliveryStatus.pending,
-    )
-    _commit(session, Delivery(**base, idempotency_key=new_key()))
+    _commit(session, _delivery(bundle.report.id))
     with pytest.raises(IntegrityError, match="UNIQUE"):
-        _commit(session, Delivery(**base, idempotency_key=new_key()))
+        _commit(session, _delivery(bundle.report.id))
 
 
 def test_idempotency_keys_are_unique(session):
     bundle = factories.validated_report(session)
     key = new_key()
-    _commit(
-        session,
-        Delivery(
-            report_id=bundle.report.id,
-            version=1,
-            channel=Channel.hl7,
-            recipient="pfi",
-            status=DeliveryStatus.pending,
-            idempotency_key=key,
-        ),
-    )
+    _commit(session, _delivery(bundle.report.id, idempotency_key=key))
     with pytest.raises(IntegrityError):
         _commit(
-            session,
-            Delivery(
-                report_id=bundle.report.id,
-                version=1,
-                channel=Channel.dmp,
-                recipient="dmp",
-                status=DeliveryStatus.pending,
-                idempotency_key=key,
-            ),
+            session, _delivery(bundle.report.id, channel=Channel.dmp, recipient="dmp", idempotency_key=key)
         )
 
 
@@ -162,14 +151,7 @@ def test_blobs_are_content_addressed(session):
 
 def test_delivery_timeline_records_each_status(session):
     bundle = factories.validated_report(session)
-    row = Delivery(
-        report_id=bundle.report.id,
-        version=1,
-        channel=Channel.hl7,
-        recipient="pfi",
-        status=DeliveryStatus.pending,
-        idempotency_key=new_key(),
-    )
+    row = _delivery(bundle.report.id)
     session.add(row)
     deliveries.set_status(session, row, DeliveryStatus.pending)
     deliveries.set_status(session, row, DeliveryStatus.failed, "AR: 207 application error")
@@ -197,18 +179,7 @@ def test_status_enum_round_trips(session):
 
 def test_a_deletion_is_a_delivery_of_its_own(session):
     bundle = factories.validated_report(session)
-    base = dict(
-        report_id=bundle.report.id,
-        version=1,
-        channel=Channel.hl7,
-        recipient="pfi",
-        status=DeliveryStatus.pending,
-    )
-    _commit(
-        session,
-        Delivery(**base, idempotency_key=new_key()),
-        Delivery(**base, action="delete", idempotency_key=new_key()),
-    )
+    _commit(session, _delivery(bundle.report.id), _delivery(bundle.report.id, action="delete"))
     assert deliveries.find(session, bundle.report.id, 1, Channel.hl7, "pfi", "delete").action == "delete"
     assert deliveries.find(session, bundle.report.id, 1, Channel.hl7, "pfi").action == "initial"
 
@@ -218,17 +189,7 @@ def test_validated_versions_without_deliveries_are_found_for_dispatch(session):
 
     bundle = factories.validated_report(session)
     assert undispatched_versions(session) == [(bundle.report.id, 1)]
-    session.add(
-        Delivery(
-            report_id=bundle.report.id,
-            version=1,
-            channel=Channel.hl7,
-            recipient="pfi",
-            status=DeliveryStatus.pending,
-            idempotency_key=new_key(),
-        )
-    )
-    session.commit()
+    _commit(session, _delivery(bundle.report.id))
     assert undispatched_versions(session) == []
 
 
