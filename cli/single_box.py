@@ -100,8 +100,9 @@ class SingleBox:
 
         zam = await self._stack.enter_async_context(ZamListener())
         self.pfi = await self._stack.enter_async_context(
-            # Like most PFIs, accept the combinations the ANS examples use beyond the MSSanté matrix
-            # (professionals only, with every restriction N): the site's matrix policy is "warn".
+            # The site agreed with its PFI on combinations beyond the MSSanté matrix (site setting
+            # hl7.agreed_combinations); the engine refuses the others before sending, so this PFI does
+            # not check the matrix again.
             PfiSandbox(
                 zam_host="127.0.0.1",
                 zam_port=zam.port,

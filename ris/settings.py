@@ -6,7 +6,7 @@ on the Prefect server for the flows. The defaults describe a fictitious demo sit
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -53,10 +53,21 @@ class Hl7Routing(BaseModel):
     receiving_application: str = "PFI"
     receiving_facility: str = "PFI-DEMO"
     processing_id: Literal["P", "T", "D"] = "P"
-    # "warn" by default: the ANS's own examples send combinations outside the matrix (professionals only,
-    # with every restriction N), which every report of an unqualified identity needs (hl7v2-transport §6).
     matrix_check: Literal["reject", "warn"] = Field(
-        "warn", description="What to do with flag combinations outside the MSSanté matrix: refuse, or log"
+        "reject",
+        description="Flag combinations outside the MSSanté matrix: refuse before sending, or only log",
+    )
+    # The matrix omits combinations the ANS's own examples send (hl7v2-transport.md §6, open point): sites
+    # agree with their PFI vendor which extra ones it accepts. One string per combination, the eight
+    # metadata flags in OBX order (MASQUE_PS ... DESTMSSANTEPAT), each Y, N or * (either).
+    agreed_combinations: list[Annotated[str, Field(pattern=r"^[YN*]{8}$")]] = Field(
+        default_factory=lambda: [
+            "NN****YN",  # professionals only, nothing hidden (ANS MDM examples, IG Exemple 2): every
+            #              report of an unqualified identity
+            "YN*N*YNY",  # masked to professionals, in the DMP and sent to the patient (IG Exemple 1,
+            #              the RIS.INTRA.01 proof scenario)
+        ],
+        description="Combinations accepted beyond the MSSanté matrix, as agreed with the PFI",
     )
     request_receipts: bool = Field(True, description="Ask the PFI for ZAM receipts (ACK_RECEPTION)")
     request_read_receipts: bool = Field(True, description="Ask for MSSanté read receipts (ACK_LECTURE_MSS)")

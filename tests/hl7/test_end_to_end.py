@@ -198,6 +198,7 @@ async def test_dmp_closed_and_mss_bounce_fail_their_deliveries(site: Site, sessi
 async def test_matrix_refusal_sends_nothing(site: Site, session: Session) -> None:
     strict = SiteSettings()
     strict.hl7.matrix_check = "reject"
+    strict.hl7.agreed_combinations = []  # nothing agreed beyond the matrix with this PFI
     await configure(site.pfi, settings=strict)
     report_id, rows = published(session, mask_ps=True)  # IG Exemple 1: outside the matrix
     assert await publish_hl7.fn(report_id, 1) == "failed"

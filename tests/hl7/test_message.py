@@ -197,7 +197,6 @@ def test_oru_initial_matches_the_ans_example_and_carries_our_valid_cda(
 def test_unqualified_identity_sends_no_ins_and_no_patient_mailbox(session: Session, mdm_settings) -> None:
     bundle = factories.validated_report(session, qualified=False, copies=0)
     rows = plan(session, bundle)
-    mdm_settings.hl7.matrix_check = "warn"  # PS only, nothing restricted: outside the matrix
     rendered = render(Publication(bundle, b"<x/>", "initial", "K1", as_planned(rows)), mdm_settings)
     pid = next(s for s in parse(rendered.er7) if s.name == "PID")
     assert "^INS" not in pid.get(3) and pid.get(3).endswith("^PI")
@@ -211,16 +210,17 @@ def test_recovered_identity_is_sent_without_its_ins(session: Session, mdm_settin
     bundle = factories.validated_report(session, copies=0)
     bundle.patient.status = IdentityStatus.RECUP
     rows = plan(session, bundle)
-    mdm_settings.hl7.matrix_check = "warn"
     rendered = render(Publication(bundle, b"<x/>", "initial", "K1", as_planned(rows)), mdm_settings)
     assert "279035121518989" not in rendered.er7
 
 
 def test_flags_outside_the_matrix_are_refused_before_sending(session: Session, mdm_settings) -> None:
-    # RIS.INTRA.01 proof message 2 (IG Exemple 1): masked to PS, DMP and patient: no matrix row.
+    # RIS.INTRA.01 proof message 2 (IG Exemple 1): masked to PS, DMP and patient: no matrix row, and here
+    # no combination agreed with the PFI either.
     bundle = factories.validated_report(session, mask_ps=True)
     rows = plan(session, bundle)
     mdm_settings.hl7.matrix_check = "reject"
+    mdm_settings.hl7.agreed_combinations = []
     with pytest.raises(MatrixRefusal, match=r"MASQUE_PS=Y .* DESTDMP=Y DESTMSSANTEPS=N DESTMSSANTEPAT=Y"):
         render(Publication(bundle, b"<x/>", "initial", "K1", as_planned(rows)), mdm_settings)
     mdm_settings.hl7.matrix_check = "warn"

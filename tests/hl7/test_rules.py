@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from ris.channels.hl7.ack import parse_ack
 from ris.channels.hl7.er7 import escape, segments, unescape
 from ris.channels.hl7.matrix import matrix_row, matrix_violation
 from ris.channels.hl7.receipts import ZamFormatError, outcome, parse_zam
 from ris.routing import DistributionFlags
+from ris.settings import SiteSettings
 from ris.store.models import DeliveryStatus
 from tests.hl7.conftest import MDM_DIR, ZAM_DIR, read_example
 
@@ -41,6 +43,26 @@ def test_matrix_business_rules(flags: DistributionFlags) -> None:
         assert violation  # nor a document masked to professionals to a professional
     if violation:
         assert "outside the MSSanté matrix" in violation
+
+
+def test_combinations_agreed_with_the_pfi_extend_the_matrix() -> None:
+    """The site's default agreements accept what the ANS examples send; anything else is still refused."""
+    agreed = SiteSettings().hl7.agreed_combinations
+    exemple_1 = DistributionFlags(True, False, False, False, False, True, False, True)
+    ps_only_unqualified = DistributionFlags(False, False, False, False, False, False, True, False)
+    hidden_from_representatives_but_mailed = DistributionFlags(
+        False, False, True, False, False, True, True, True
+    )
+    for flags in (exemple_1, ps_only_unqualified):
+        assert matrix_violation(flags) is not None
+        assert matrix_violation(flags, agreed) is None
+    assert "agreed with the PFI" in matrix_violation(hidden_from_representatives_but_mailed, agreed)
+    assert matrix_violation(ps_only_unqualified, ["NN****YY"]) is not None  # agreements are exact
+
+
+def test_agreed_combinations_are_checked_when_saved() -> None:
+    with pytest.raises(ValidationError):
+        SiteSettings(hl7={"agreed_combinations": ["NN**YN"]})
 
 
 def test_matrix_rows_of_the_ig() -> None:

@@ -6,6 +6,8 @@ cas non représentés génèrent un message d'erreur. » It only concerns messag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ris.channels.hl7.er7 import yes_no
 from ris.channels.hl7.vocabulary import METADATA
 from ris.routing import DistributionFlags
@@ -35,19 +37,29 @@ def flag_values(flags: DistributionFlags) -> tuple[str, ...]:
     )
 
 
+def _fits(values: tuple[str, ...], row: tuple[str, ...]) -> bool:
+    return all(v in allowed for v, allowed in zip(values, row, strict=True))
+
+
 def matrix_row(values: tuple[str, ...]) -> int | None:
-    for number, row in enumerate(ROWS, start=1):
-        if all(v in allowed for v, allowed in zip(values, row, strict=True)):
-            return number
-    return None
+    return next((number for number, row in enumerate(ROWS, start=1) if _fits(values, row)), None)
 
 
-def matrix_violation(flags: DistributionFlags) -> str | None:
-    """Why the flags are outside the matrix, or None (also None when no MSSanté destination is Y)."""
+def agreed_row(combination: str) -> tuple[str, ...]:
+    """A site's agreed combination (`NN****YN`: Y, N or * per flag) in the form of ROWS."""
+    return tuple("NY" if c == "*" else c for c in combination)
+
+
+def matrix_violation(flags: DistributionFlags, agreed: Sequence[str] = ()) -> str | None:
+    """Why the flags are outside the matrix and the combinations agreed with the PFI, or None (also None
+    when no MSSanté destination is Y)."""
     if not (flags.dest_mss_ps or flags.dest_mss_patient):
         return None
     values = flag_values(flags)
-    if matrix_row(values) is not None:
+    if matrix_row(values) is not None or any(_fits(values, agreed_row(c)) for c in agreed):
         return None
     shown = " ".join(f"{code}={v}" for (code, _), v in zip(METADATA, values, strict=True))
-    return f"metadata OBX {shown}: combination outside the MSSanté matrix (TRANS IG regles-gestion-mssante)"
+    return (
+        f"metadata OBX {shown}: combination outside the MSSanté matrix (TRANS IG regles-gestion-mssante) "
+        "and the combinations agreed with the PFI"
+    )

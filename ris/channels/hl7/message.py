@@ -120,7 +120,7 @@ def render(pub: Publication, settings: SiteSettings, *, now: dt.datetime | None 
     kind: MessageType = routing_.message_type
     codes = ACTION_CODES[pub.action]
     flags = distribution_flags(pub)
-    violation = matrix_violation(flags)
+    violation = matrix_violation(flags, routing_.agreed_combinations)
     if violation and routing_.matrix_check == "reject":
         raise MatrixRefusal(f"report {bundle.report.id} v{bundle.version.version}: {violation}")
     if violation:
