@@ -6,6 +6,7 @@ import json
 from typing import Any, NoReturn
 
 import typer
+from prefect.settings import PREFECT_API_URL
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -15,3 +16,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def require_engine_api(what: str) -> None:
+    """Site settings live on the engine's Prefect server: without one, refuse rather than use defaults
+    (documents built from the wrong facility data would be stored for good)."""
+    if not PREFECT_API_URL.value():
+        fail(
+            f"{what} needs the site settings saved on the engine's Prefect server: start `ris up` on this "
+            "data folder (RIS_DATA_DIR) or set PREFECT_API_URL"
+        )

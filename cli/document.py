@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import fail
+from cli.common import fail, require_engine_api
 from ris.documents import DocumentError
 from ris.store import blobs
 from ris.store.db import session_scope
@@ -34,7 +34,11 @@ def build(
             number = version if version is not None else get_report(session, report_id).version
         if number < 1:
             fail(f"report {report_id} has no validated version yet: validate it first")
-        asyncio.run(build_documents.fn(report_id, number))  # returns at once when already stored
+        with session_scope() as session:
+            stored = find_document(session, report_id, number) is not None
+        if not stored:
+            require_engine_api(f"building the documents of report {report_id} v{number}")
+            asyncio.run(build_documents.fn(report_id, number))
         with session_scope() as session:
             row = find_document(session, report_id, number)
             pdf, cda = blobs.get(session, row.pdf_sha256), blobs.get(session, row.cda_sha256)

@@ -10,7 +10,7 @@ import typer
 
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
-from cli.common import fail
+from cli.common import fail, require_engine_api
 from ris.channels.hl7 import publish
 from ris.channels.hl7.ack import Party
 from ris.channels.hl7.listener import ZamListener
@@ -35,6 +35,7 @@ def render_command(
     """Print the message, CDA payload included, one segment per line (the wire uses CR)."""
     if message_type is not None and message_type.upper() not in ("ORU", "MDM"):
         fail(f"--type {message_type!r}: ORU or MDM")
+    require_engine_api("rendering a message")
     settings = asyncio.run(load_site_settings())
     if message_type is not None:
         kind: Literal["ORU", "MDM"] = "ORU" if message_type.upper() == "ORU" else "MDM"

@@ -1,0 +1,43 @@
+"""Without the engine's Prefect server, commands that need the site settings refuse instead of building
+documents from default facility data that would then be stored for good."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlmodel import select
+
+from ris.store import db
+from ris.store.models import Document
+from tests import factories
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _ris(tmp_path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RIS_"))}
+    env.update(RIS_DATA_DIR=str(tmp_path), RIS_DATABASE_URL=url)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_document_build_and_hl7_render_need_the_engine(db_url, tmp_path):
+    with db.session_scope(db_url) as session:
+        report_id = factories.validated_report(session).report.id
+    built = _ris(tmp_path, db_url, "document", "build", report_id, "--out", str(tmp_path / "out"))
+    assert built.returncode == 1
+    assert "needs the site settings saved on the engine's Prefect server: start `ris up`" in built.stderr
+    rendered = _ris(tmp_path, db_url, "hl7", "render", report_id)
+    assert rendered.returncode == 1 and "rendering a message needs the site settings" in rendered.stderr
+    with db.session_scope(db_url) as session:
+        assert session.exec(select(Document)).all() == []
