@@ -17,6 +17,6 @@ async def pfi(prefect_server, db_url):
     async with ZamListener() as listener, PfiSandbox(zam_port=listener.port, matrix_check=False) as peer:
         await SiteSettingsBlock().asave(DEFAULT_NAME, overwrite=True)
         await PfiEndpoint(
-            host="127.0.0.1", port=peer.port, receipt_port=listener.port, ack_timeout_s=5
+            host="127.0.0.1", port=peer.port, receipt_port=listener.port, ack_timeout_s=10
         ).asave(DEFAULT_NAME, overwrite=True)
         yield peer
