@@ -3,9 +3,7 @@ documents from default facility data that would then be stored for good."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import pytest
 from sqlmodel import select
@@ -13,22 +11,13 @@ from sqlmodel import select
 from ris.store import db
 from ris.store.models import Document
 from tests import factories
-from tests.conftest import ROOT
+from tests.cli_process import isolated_env, run_ris
 
 pytestmark = pytest.mark.slow
 
 
 def _ris(tmp_path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RIS_"))}
-    env.update(RIS_DATA_DIR=str(tmp_path), RIS_DATABASE_URL=url)
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_ris(isolated_env(tmp_path, RIS_DATABASE_URL=url), *args)
 
 
 def test_document_build_and_hl7_render_need_the_engine(db_url, tmp_path):

@@ -4,41 +4,19 @@ deployments, drives a sample worklist through the lifecycle and prints the UI ad
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.cli_process import isolated_env, run_ris
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_the_sample_worklist_end_to_end(tmp_path, shared):
     out = tmp_path / "summary.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RIS_"))}
-    env.update(RIS_DATA_DIR=str(tmp_path / "data"), RIS_SHARED_DIR=str(shared))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "demo",
-            "--exit",
-            "--reports",
-            "8",
-            "--prefect-port",
-            "4390",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env = isolated_env(tmp_path / "data", RIS_SHARED_DIR=str(shared))
+    args = ["demo", "--exit", "--reports", "8", "--prefect-port", "4390", "--json", str(out)]
+    result = run_ris(env, *args, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(out.read_text(encoding="utf-8"))
     assert summary["ui"].startswith("http://127.0.0.1:")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import httpx
@@ -17,6 +15,7 @@ import pytest
 from ris import reports, worklist
 from ris.demo import sample_worklist
 from ris.store import db
+from tests.cli_process import RIS, isolated_env, run_ris
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -27,24 +26,13 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _ris(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def _validate_from_another_terminal(tmp_path, env) -> None:
     """Other `ris` commands find the running box by its data folder: validation starts a served run."""
     data = sample_worklist(1)
     (tmp_path / "worklist.json").write_text(json.dumps(data), encoding="utf-8")
-    assert _ris(env, "worklist", "load", str(tmp_path / "worklist.json")).returncode == 0
+    assert run_ris(env, "worklist", "load", str(tmp_path / "worklist.json")).returncode == 0
     report = data["reports"][0]
-    validated = _ris(env, "report", "validate", report["id"], "--by", report["author_rpps"])
+    validated = run_ris(env, "report", "validate", report["id"], "--by", report["author_rpps"])
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert f"started: report-{report['id']}-v1" in validated.stdout
     _wait_until_published(env, report["id"])
@@ -65,7 +53,7 @@ def _validate_while_down(tmp_path) -> str:
 def _wait_until_published(env, report_id: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        shown = json.loads(_ris(env, "report", "show", report_id, "--json").stdout)
+        shown = json.loads(run_ris(env, "report", "show", report_id, "--json").stdout)
         if shown["channels"]["hl7"] == "acknowledged":
             return
         time.sleep(2)
@@ -74,12 +62,11 @@ def _wait_until_published(env, report_id: str) -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RIS_"))}
-    env["RIS_DATA_DIR"] = str(tmp_path)
+    env = isolated_env(tmp_path)
     if stop is signal.SIGTERM:
         caught_up = _validate_while_down(tmp_path)
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "up", "--prefect-port", "4391"],
+        [*RIS, "up", "--prefect-port", "4391"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from ris.store import db
-from ris.store.models import Patient
 from tests import factories
 
 pytestmark = pytest.mark.slow
@@ -86,14 +85,4 @@ def test_constraints_hold_on_postgresql(pg_url):
         bundle = factories.validated_report(session)
         assert bundle.version.version == 1
     with pytest.raises(IntegrityError, match="ins_matricule_with_oid"), db.session_scope(pg_url) as session:
-        session.add(
-            Patient(
-                ipp="PGX",
-                birth_name="A",
-                first_birth_given_name="B",
-                birth_date="2000-01-01",
-                sex="F",
-                birth_place_code="99999",
-                ins_matricule="279035121518989",
-            )
-        )
+        factories.patient(session, qualified=False, ins_matricule="279035121518989")
