@@ -21,11 +21,10 @@ from pathlib import Path
 from sqlmodel import select
 
 from bench.report import machine, percentile, write_section
-from cli.demo import wait_for_receipts, wait_for_runs
-from cli.report import start_lifecycle
+from cli.demo import validate_sample, wait_for_receipts, wait_for_runs
 from cli.single_box import SingleBox
-from ris import reports, worklist
-from ris.demo import sample_worklist, validator_for
+from ris import worklist
+from ris.demo import sample_worklist
 from ris.store.db import session_scope
 from ris.store.models import Channel, Delivery, DeliveryEvent, DeliveryStatus, ReportVersion
 
@@ -68,13 +67,7 @@ async def measure(count: int) -> dict[str, float | int]:
             with session_scope() as session:
                 worklist.load(session, data, actor="bench")
             batch_start = time.perf_counter()
-            run_ids = []
-            for item in data["reports"]:
-                if item["status"] == "provisional":
-                    continue
-                with session_scope() as session:
-                    version = reports.validate(session, item["id"], validator_for(item)).version
-                run_ids.append(await start_lifecycle(item["id"], version))
+            run_ids = await validate_sample(data)
             states = await wait_for_runs(run_ids, timeout=1800)
             await wait_for_receipts(timeout=60)
             batch_s = time.perf_counter() - batch_start

@@ -97,6 +97,19 @@ async def wait_for_receipts(timeout: float) -> None:
         await asyncio.sleep(0.5)
 
 
+async def validate_sample(data: dict[str, Any]) -> list[str]:
+    """Validate every report of a sample worklist but the provisional ones (they never leave the RIS,
+    RIS.CRR.04) and start their lifecycle runs; returns the run ids."""
+    run_ids = []
+    for item in data["reports"]:
+        if item["status"] == "provisional":
+            continue
+        with session_scope() as session:
+            version = reports.validate(session, item["id"], validator_for(item)).version
+        run_ids.append(await start_lifecycle(item["id"], version))
+    return run_ids
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     header = f"{'report':<18} {'v':>2} {'status':<11} " + " ".join(f"{c:<21}" for c in CHANNELS)
     lines = [header, "-" * len(header)]
@@ -121,13 +134,7 @@ async def _demo(data_dir: Path, prefect_port: int, count: int, json_out: Path | 
             typer.secho("\n".join(loaded.refused), fg=typer.colors.RED, err=True)
             return 1
         typer.echo(f"worklist loaded: {loaded.loaded}")
-        run_ids = []
-        for item in data["reports"]:
-            if item["status"] == "provisional":
-                continue  # provisional reports never leave the RIS (RIS.CRR.04)
-            with session_scope() as session:
-                version = reports.validate(session, item["id"], validator_for(item)).version
-            run_ids.append(await start_lifecycle(item["id"], version))
+        run_ids = await validate_sample(data)
         typer.echo(f"{len(run_ids)} reports validated; waiting for their lifecycle runs…")
         states = await wait_for_runs(run_ids, timeout=300)
         await wait_for_receipts(timeout=30)
