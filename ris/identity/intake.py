@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from ris.hl7v2.mllp import MllpServer
 from ris.identity import insi_service
 from ris.identity.ack import build_ack
 from ris.identity.actors import ENGINE
@@ -26,7 +27,6 @@ from ris.identity.nir import matricule_problem
 from ris.identity.pam import Header, PamError, PamIdentity, PamMessage, parse, read_header
 from ris.identity.registry import create_identity, open_worklist, set_status
 from ris.identity.status import holds_insi_traits, insi_blocked
-from ris.mllp import MllpServer
 from ris.store import audit
 from ris.store.db import session_scope
 from ris.store.models import Exam, IdentityStatus, InboundMessage, Patient, utcnow

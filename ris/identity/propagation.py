@@ -20,9 +20,10 @@ from hl7apy.core import Message, Segment
 from hl7apy.parser import parse_message
 from sqlmodel import Session, select
 
-from ris.channels.hl7.er7 import dtm, escape
 from ris.channels.hl7.patient import ins_cx, pid_values
 from ris.channels.hl7.vocabulary import CHARSET, COUNTRY
+from ris.hl7v2.datatypes import dtm
+from ris.hl7v2.er7 import escape
 from ris.identity.gate import ins_transmissible
 from ris.settings import SiteSettings
 from ris.store import audit

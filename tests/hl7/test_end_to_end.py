@@ -12,11 +12,11 @@ from sqlmodel import Session, select
 from blocks import DEFAULT_NAME
 from blocks.pfi import PfiEndpoint
 from blocks.site import SiteSettingsBlock
-from ris import mllp
 from ris.channels.hl7.client import Hl7Transient
 from ris.channels.hl7.listener import ZamListener
 from ris.channels.hl7.message import Hl7RuleError
 from ris.channels.hl7.publish import RELAY_FAILED
+from ris.hl7v2 import mllp
 from ris.settings import SiteSettings
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus, InboundMessage, PartnerExchange

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from ris import mllp
+from ris.hl7v2 import mllp
 from ris.identity.intake import IntakePolicy, PamIntake
 from ris.identity.pam import PamError, parse
 from ris.store import db

@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ris.channels.hl7.er7 import Segment, dtm, escape, segments
 from ris.channels.hl7.vocabulary import CHARSET, COUNTRY
+from ris.hl7v2.datatypes import dtm
+from ris.hl7v2.er7 import Segment, escape, segments
 
 
 class AckFormatError(ValueError):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ris import mllp
 from ris.channels.hl7.ack import Ack, AckFormatError, parse_ack
+from ris.hl7v2 import mllp
 
 
 class Hl7DeliveryError(Exception):

@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from ris.channels.hl7.ack import Party, build_ack
-from ris.channels.hl7.er7 import Segment, segments
 from ris.channels.hl7.receipts import UnknownCorrelation, ZamFormatError, apply_receipt, parse_zam
+from ris.hl7v2.er7 import Segment, segments
+from ris.hl7v2.mllp import MllpServer
 from ris.ids import new_key
-from ris.mllp import MllpServer
 from ris.settings import SiteSettings
 from ris.store.db import session_scope
 from ris.store.models import InboundMessage, utcnow

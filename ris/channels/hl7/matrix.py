@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ris.channels.hl7.er7 import yes_no
 from ris.channels.hl7.vocabulary import METADATA
+from ris.hl7v2.datatypes import yes_no
 from ris.routing import DistributionFlags
 
 # One allowed-values string per metadata flag, in METADATA order.

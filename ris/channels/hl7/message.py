@@ -17,7 +17,6 @@ from hl7apy.core import Group, Message, Segment
 
 from ris import routing
 from ris.channels.hl7 import participants
-from ris.channels.hl7.er7 import dtm, escape, yes_no
 from ris.channels.hl7.matrix import flag_values, matrix_violation
 from ris.channels.hl7.patient import PidValues, patient_mailbox, pid_values
 from ris.channels.hl7.vocabulary import (
@@ -37,6 +36,8 @@ from ris.channels.hl7.vocabulary import (
     Action,
     MessageType,
 )
+from ris.hl7v2.datatypes import dtm, yes_no
+from ris.hl7v2.er7 import escape
 from ris.identity.gate import ins_transmissible
 from ris.routing import DistributionFlags, PlannedDelivery
 from ris.settings import SiteSettings

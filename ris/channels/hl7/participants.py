@@ -6,8 +6,8 @@ here and placed after the document OBX by the message builder.
 
 from __future__ import annotations
 
-from ris.channels.hl7.er7 import escape
 from ris.channels.hl7.vocabulary import PS_AUTHORITY, ST_AUTHORITY
+from ris.hl7v2.er7 import escape
 from ris.store.models import Correspondent, Patient
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ris.channels.hl7.er7 import escape
 from ris.channels.hl7.vocabulary import INS_AUTHORITY_NAMES, PATIENT_MAIL_DOMAIN
+from ris.hl7v2.er7 import escape
 from ris.identity.gate import ins_transmissible
 from ris.store.models import IdentityStatus, Patient
 

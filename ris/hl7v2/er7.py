@@ -1,4 +1,4 @@
-"""ER7 (pipe-and-hat) text helpers: escaping free text, dates, and reading received messages field by field.
+"""ER7 (pipe-and-hat) text: escaping free text and reading received messages field by field.
 
 Received ACK and ZAM messages are read with these small helpers rather than with hl7apy, which does not
 know the ZAM_Z01 structure and drops segments it does not model.
@@ -6,9 +6,7 @@ know the ZAM_Z01 structure and drops segments it does not model.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from zoneinfo import ZoneInfo
 
 _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
 _UNESCAPES = {escaped[1]: raw for raw, escaped in _ESCAPES}
@@ -26,17 +24,6 @@ def escape(text: str) -> str:
 def unescape(text: str) -> str:
     """One left-to-right pass, so that an escaped backslash never starts a new sequence."""
     return _SEQUENCE.sub(lambda m: _UNESCAPES[m.group(1)], text)
-
-
-def dtm(when: dt.datetime, tz: str) -> str:
-    """HL7 DTM in the site's local time, to the second (HL7 v2 dates carry no zone in the ANS examples)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(ZoneInfo(tz)).strftime("%Y%m%d%H%M%S")
-
-
-def yes_no(flag: bool) -> str:
-    return "Y" if flag else "N"
 
 
 class Segment:
