@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
+from ris.hl7v2.control_id import new_control_id
+from ris.hl7v2.msh import build_msh
 from ris.identity.pam import Header
 
 
@@ -37,24 +38,19 @@ def build_ack(
     control_id: str | None = None,
 ) -> str:
     """`code` is AA, AE or AR; `error` is (table 0357 code, location, text)."""
-    now = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     h = header
-    event = h.event if h else ""
-    msh = "|".join(
-        [
-            "MSH",
-            "^~\\&",
-            h.receiving_application if h else "RIS",
-            h.receiving_facility if h else "",
-            h.sending_application if h else "",
-            h.sending_facility if h else "",
-            now,
-            "",
-            f"ACK^{event}^ACK",
-            uuid.uuid4().hex[:20],
-            "P",
-            h.version if h and h.version else "2.5",
-        ]
+    version = h.version if h and h.version else "2.5"
+    msh = build_msh(
+        sending_application=h.receiving_application if h else "RIS",
+        sending_facility=h.receiving_facility if h else "",
+        receiving_application=h.sending_application if h else "",
+        receiving_facility=h.sending_facility if h else "",
+        when=dt.datetime.now(dt.UTC),
+        tz="UTC",
+        message_type=f"ACK^{h.event if h else ''}^ACK",
+        control_id=new_control_id(version),
+        processing_id="P",
+        version=version,
     )
     segments = [msh, f"MSA|{code}|{_escape(control_id or (h.control_id if h else ''))}"]
     if error:

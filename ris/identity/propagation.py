@@ -11,19 +11,19 @@ identifier list the receiver knew in MRG-1 (INS added, changed or removed).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message, Segment
-from hl7apy.parser import parse_message
+from hl7apy.parser import parse_message, parse_segment
 from sqlmodel import Session, select
 
 from ris.channels.hl7.patient import ins_cx, pid_values
-from ris.channels.hl7.vocabulary import CHARSET, COUNTRY
+from ris.hl7v2.control_id import new_control_id
 from ris.hl7v2.datatypes import dtm
 from ris.hl7v2.er7 import escape
+from ris.hl7v2.msh import build_msh
 from ris.identity.gate import ins_transmissible
 from ris.settings import SiteSettings
 from ris.store import audit
@@ -62,10 +62,6 @@ def transmitted_ins(patient: Patient) -> tuple[str, str] | None:
     return (patient.ins_matricule, patient.ins_oid) if ins_transmissible(patient) else None
 
 
-def new_control_id() -> str:
-    return uuid.uuid4().hex[:20]  # MSH-10 is an ST of 20 characters in v2.5
-
-
 def snapshot(patient: Patient, prior_ins: tuple[str, str] | None = None) -> dict[str, Any]:
     values: dict[str, Any] = {k: getattr(patient, k) for k in SNAPSHOT_TRAITS}
     values.update(
@@ -97,7 +93,7 @@ def enqueue(session: Session, change: Change) -> list[OutboundMessage]:
                 OutboundMessage(
                     destination=destination,
                     message_type=EVENTS[event][0],
-                    control_id=new_control_id(),
+                    control_id=new_control_id(VERSION),
                     patient_id=patient.id,
                     snapshot=snapshot(patient, prior),
                 )
@@ -146,20 +142,21 @@ def render(row: OutboundMessage, settings: SiteSettings, *, now: dt.datetime | N
     site, routing_, tz = settings.facility, settings.hl7, settings.timezone
     patient = _patient(row.snapshot)
     message = Message(EVENTS[event][1], version="2.5", validation_level=VALIDATION_LEVEL.TOLERANT)
-    msh = message.msh
-    msh.msh_3 = escape(routing_.sending_application)
-    msh.msh_4 = site.finess_geo
-    msh.msh_5 = escape(routing_.receiving_application)
-    msh.msh_6 = escape(routing_.receiving_facility)
-    msh.msh_7 = dtm(now or utcnow(), tz)
-    msh.msh_9 = row.message_type  # hl7apy leaves MSH-9 empty
-    msh.msh_10 = row.control_id
-    msh.msh_11 = routing_.processing_id
-    msh.msh_12 = VERSION
-    msh.msh_17 = COUNTRY
-    msh.msh_18 = CHARSET
-    msh.msh_19 = LANGUAGE
-    msh.msh_21 = PROFILE
+    msh = build_msh(
+        sending_application=escape(routing_.sending_application),
+        sending_facility=site.finess_geo,
+        receiving_application=escape(routing_.receiving_application),
+        receiving_facility=escape(routing_.receiving_facility),
+        when=now or utcnow(),
+        tz=tz,
+        message_type=row.message_type,
+        control_id=row.control_id,
+        processing_id=routing_.processing_id,
+        version=VERSION,
+        language=LANGUAGE,
+        profile=PROFILE,
+    )
+    message.msh = parse_segment(msh, version="2.5", validation_level=VALIDATION_LEVEL.TOLERANT)
     message.evn.evn_2 = dtm(row.created_at, tz)  # when the identity changed
     # hl7apy attaches a segment when its first field is set: fill them in message order.
     values = pid_values(patient, ipp_namespace=routing_.sending_application, facility_oid=site.oid)

@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ris.channels.hl7.vocabulary import CHARSET, COUNTRY
-from ris.hl7v2.datatypes import dtm
 from ris.hl7v2.er7 import Segment, escape, segments
+from ris.hl7v2.msh import build_msh
 
 
 class AckFormatError(ValueError):
@@ -101,27 +100,17 @@ def build_ack(
     trigger = acknowledged.component(9, 2)
     version = acknowledged.field(12) or "2.6"
     lines = [
-        "|".join(
-            [
-                "MSH",
-                "^~\\&",
-                escape(sender.application),
-                escape(sender.facility),
-                acknowledged.field(3),
-                acknowledged.field(4),
-                dtm(now, tz),
-                "",
-                f"ACK^{trigger}^ACK",
-                control_id,
-                acknowledged.field(11) or "P",
-                version,
-                "",
-                "",
-                "",
-                "",
-                COUNTRY,
-                CHARSET,
-            ]
+        build_msh(
+            sending_application=escape(sender.application),
+            sending_facility=escape(sender.facility),
+            receiving_application=acknowledged.field(3),
+            receiving_facility=acknowledged.field(4),
+            when=now,
+            tz=tz,
+            message_type=f"ACK^{trigger}^ACK",
+            control_id=control_id,
+            processing_id=acknowledged.field(11) or "P",
+            version=version,
         ),
         f"MSA|{code}|{acknowledged.field(10)}",
     ]

@@ -16,9 +16,9 @@ from sqlmodel import select
 
 from ris.channels.hl7.ack import Party, build_ack
 from ris.channels.hl7.receipts import UnknownCorrelation, ZamFormatError, apply_receipt, parse_zam
+from ris.hl7v2.control_id import new_control_id
 from ris.hl7v2.er7 import Segment, segments
 from ris.hl7v2.mllp import MllpServer
-from ris.ids import new_key
 from ris.settings import SiteSettings
 from ris.store.db import session_scope
 from ris.store.models import InboundMessage, utcnow
@@ -116,7 +116,7 @@ class ZamListener:
             code=verdict.code,
             acknowledged=header,
             sender=self.me,
-            control_id=new_key()[:20],
+            control_id=new_control_id(header.field(12) or "2.6"),
             now=utcnow(),
             tz=self.tz,
             error=verdict.error,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Group, Message, Segment
+from hl7apy.parser import parse_segment
 
 from ris import routing
 from ris.channels.hl7 import participants
@@ -24,8 +25,6 @@ from ris.channels.hl7.vocabulary import (
     ACK_RECEPTION,
     ACTION_CODES,
     ACTIONS,
-    CHARSET,
-    COUNTRY,
     DOCUMENT_TYPE,
     DOCUMENT_TYPE_CODE,
     METADATA,
@@ -38,6 +37,7 @@ from ris.channels.hl7.vocabulary import (
 )
 from ris.hl7v2.datatypes import dtm, yes_no
 from ris.hl7v2.er7 import escape
+from ris.hl7v2.msh import build_msh
 from ris.identity.gate import ins_transmissible
 from ris.routing import DistributionFlags, PlannedDelivery
 from ris.settings import SiteSettings
@@ -133,19 +133,20 @@ def render(pub: Publication, settings: SiteSettings, *, now: dt.datetime | None 
     structure = "ORU_R01" if kind == "ORU" else "MDM_T02"
     trigger = "R01" if kind == "ORU" else codes.mdm_trigger
     message = Message(structure, version=version, validation_level=VALIDATION_LEVEL.TOLERANT)
-    msh = message.msh
-    msh.msh_3 = escape(routing_.sending_application)
-    msh.msh_4 = site.finess_geo
-    msh.msh_5 = escape(routing_.receiving_application)
-    msh.msh_6 = escape(routing_.receiving_facility)
-    msh.msh_7 = dtm(when, tz)
-    msh.msh_9 = f"{kind}^{trigger}^{structure}"  # hl7apy leaves MSH-9 empty
-    msh.msh_10 = pub.control_id
-    msh.msh_11 = routing_.processing_id
-    msh.msh_12 = version
-    msh.msh_17 = COUNTRY
-    msh.msh_18 = CHARSET
-    msh.msh_21 = PROFILE
+    msh = build_msh(
+        sending_application=escape(routing_.sending_application),
+        sending_facility=site.finess_geo,
+        receiving_application=escape(routing_.receiving_application),
+        receiving_facility=escape(routing_.receiving_facility),
+        when=when,
+        tz=tz,
+        message_type=f"{kind}^{trigger}^{structure}",
+        control_id=pub.control_id,
+        processing_id=routing_.processing_id,
+        version=version,
+        profile=PROFILE,
+    )
+    message.msh = parse_segment(msh, version=version, validation_level=VALIDATION_LEVEL.TOLERANT)
 
     # hl7apy attaches a segment when its first field is set: fill them strictly in message order.
     pid_fields = pid_values(bundle.patient, ipp_namespace=routing_.sending_application, facility_oid=site.oid)

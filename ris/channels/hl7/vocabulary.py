@@ -27,8 +27,6 @@ ACTION_CODES: dict[str, ActionCodes] = {
 
 VERSION = {"ORU": "2.5", "MDM": "2.6"}
 PROFILE = "2.1^CISIS_CDA_HL7_V2"  # MSH-21
-COUNTRY = "FRA"  # MSH-17
-CHARSET = "UNICODE UTF-8"  # MSH-18
 
 DOCUMENT_TYPE = "18748-4^CR d'imagerie médicale^LN"  # OBR-4 = document OBX-3
 DOCUMENT_TYPE_CODE = "18748-4"  # TXA-2
