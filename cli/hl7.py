@@ -12,10 +12,10 @@ from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
 from cli.common import fail, require_engine_api
 from ris.channels.hl7 import publish
-from ris.channels.hl7.ack import Party
 from ris.channels.hl7.listener import ZamListener
 from ris.channels.hl7.message import Hl7RuleError, render
 from ris.channels.hl7.validation import Hl7ValidationError, strict_validate
+from ris.hl7v2.ack_writer import Party
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
 from ris.hl7v2.mllp import MllpServer
 from ris.identity import insi_service
-from ris.identity.ack import build_ack
 from ris.identity.actors import ENGINE
 from ris.identity.errors import IdentityRuleError
 from ris.identity.insi_client import InsiClient, InsiFault, InsiUnavailable, TraitsQuery
@@ -85,7 +85,7 @@ class PamIntake:
                 "rejected",
                 str(err),
             )
-            return build_ack(None, "AR", error=(err.code, err.location, err.text), control_id="")
+            return _ack(None, "AR", Problem(err.code, err.text, err.location))
         stored = self._store_new(header, er7)
         if stored is not None:  # duplicate MSH-10 from this sender: same answer, no reprocessing
             return self._ack_for(header, stored)
@@ -94,12 +94,12 @@ class PamIntake:
             await self._apply(message)
         except PamError as err:
             self._finish(header, "rejected", str(err))
-            return build_ack(header, "AR" if err.reject else "AE", error=(err.code, err.location, err.text))
+            return _ack(header, "AR" if err.reject else "AE", Problem(err.code, err.text, err.location))
         except IdentityRuleError as err:
             self._finish(header, "rejected", str(err))
-            return build_ack(header, "AE", error=("207", _location(err.field), str(err)))
+            return _ack(header, "AE", Problem("207", str(err), _location(err.field)))
         self._finish(header, "accepted", None)
-        return build_ack(header, "AA")
+        return _ack(header, "AA")
 
     async def import_file(self, path: Path) -> list[str]:
         """Messages of a file (segments split by CR or LF, each message starting with MSH) -> ACK codes."""
@@ -158,10 +158,8 @@ class PamIntake:
 
     def _ack_for(self, header: Header, row: InboundMessage) -> str:
         if row.outcome == "accepted":
-            return build_ack(header, "AA")
-        return build_ack(
-            header, "AE", error=("207", "MSH-10", f"already processed: {row.error or row.outcome}")
-        )
+            return _ack(header, "AA")
+        return _ack(header, "AE", Problem("207", f"already processed: {row.error or row.outcome}", "MSH-10"))
 
     # --- applying ----------------------------------------------------------------------------------------
 
@@ -242,6 +240,25 @@ class PamIntake:
         if isinstance(call.error, InsiUnavailable | InsiFault) or call.result is None:
             return None
         return call.result.code == "00"
+
+
+def _ack(header: Header | None, code: str, problem: Problem | None = None) -> str:
+    """Our MSH mirrors the sender's MSH-5 / MSH-6; a message without a readable MSH has nothing to mirror.
+    The intake knows no site time zone: its ACKs are stamped in UTC."""
+    if header is None:
+        return build_ack(
+            code, Received(), sender=Party("RIS", ""), version="2.5", now=utcnow(), tz="UTC", problem=problem
+        )
+    received = Received(
+        sending_application=header.sending_application,
+        sending_facility=header.sending_facility,
+        receiving_application=header.receiving_application,
+        receiving_facility=header.receiving_facility,
+        trigger=header.event,
+        control_id=header.control_id,
+    )
+    version = header.version or "2.5"
+    return build_ack(code, received, version=version, now=utcnow(), tz="UTC", problem=problem)
 
 
 def _location(fieldname: str) -> str:

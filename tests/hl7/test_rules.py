@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ris.channels.hl7.ack import parse_ack
 from ris.channels.hl7.matrix import matrix_row, matrix_violation
 from ris.channels.hl7.receipts import ZamFormatError, outcome, parse_zam
+from ris.hl7v2.ack_reader import parse_ack
 from ris.hl7v2.er7 import escape, segments, unescape
 from ris.routing import DistributionFlags
 from ris.settings import SiteSettings

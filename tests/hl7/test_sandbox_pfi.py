@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from ris.channels.hl7.ack import parse_ack
 from ris.channels.hl7.message import Publication, render
 from ris.hl7v2 import mllp
+from ris.hl7v2.ack_reader import parse_ack
 from ris.settings import SiteSettings
 from sandbox.pfi import PfiSandbox
 from tests import factories

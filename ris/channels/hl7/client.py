@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ris.channels.hl7.ack import Ack, AckFormatError, parse_ack
 from ris.hl7v2 import mllp
+from ris.hl7v2.ack_reader import Ack, AckFormatError, parse_ack
 
 
 class Hl7DeliveryError(Exception):

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from ris.channels.hl7.ack import Party, build_ack
 from ris.channels.hl7.receipts import UnknownCorrelation, ZamFormatError, apply_receipt, parse_zam
-from ris.hl7v2.control_id import new_control_id
+from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
 from ris.hl7v2.er7 import Segment, segments
 from ris.hl7v2.mllp import MllpServer
 from ris.settings import SiteSettings
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Verdict:
     code: str  # AA / AE / AR
-    error: tuple[str, str, str] | None = None  # (0357 code, label, detail)
+    problem: Problem | None = None
 
 
 def _stored(sender: str, control_id: str, message_type: str, raw: str, url: str | None) -> InboundMessage:
@@ -59,29 +58,25 @@ def process(raw: str, url: str | None = None) -> Verdict:
     items = segments(raw)
     msh = items[0] if items and items[0].name == "MSH" else None
     if msh is None or not msh.field(10):
-        return Verdict("AR", ("101", "Required field missing", "MSH-10"))
+        return Verdict("AR", Problem("101", "MSH-10"))
     sender = f"{msh.field(3)}^{msh.field(4)}"[:128]
     row = _stored(sender, msh.field(10)[:64], msh.field(9)[:24], raw, url)
     if row.outcome == "accepted":
         return Verdict("AA")
     if row.outcome == "rejected":
-        return Verdict("AE", ("207", "Application internal error", row.error or ""))
+        return Verdict("AE", Problem("207", row.error or ""))
     try:
         receipt = parse_zam(raw)
         with session_scope(url) as session:
             delivery = apply_receipt(session, receipt)
             delivery_id = delivery.id
     except ZamFormatError as exc:  # it will never pass: AR, the PFI must not resend it as is
-        code, label = (
-            ("200", "Unsupported message type")
-            if str(exc).startswith("MSH-9")
-            else ("101", "Required field missing")
-        )
+        condition = "200" if str(exc).startswith("MSH-9") else "101"  # unsupported type / field missing
         _finish(row.id, "rejected", str(exc)[:500], url)
-        return Verdict("AR", (code, label, str(exc)))
+        return Verdict("AR", Problem(condition, str(exc)))
     except UnknownCorrelation as exc:
         _finish(row.id, "rejected", str(exc)[:500], url)
-        return Verdict("AE", ("204", "Unknown key identifier", str(exc)))
+        return Verdict("AE", Problem("204", str(exc)))  # unknown key identifier
     _finish(row.id, "accepted", None, url)
     log.info("ZAM %s applied to delivery %s", receipt.trigger, delivery_id)
     return Verdict("AA")
@@ -113,13 +108,13 @@ class ZamListener:
         items = segments(raw)
         header = items[0] if items and items[0].name == "MSH" else Segment("MSH|^~\\&")
         return build_ack(
-            code=verdict.code,
-            acknowledged=header,
-            sender=self.me,
-            control_id=new_control_id(header.field(12) or "2.6"),
+            verdict.code,
+            Received.read(header),
+            version=header.field(12) or "2.6",
             now=utcnow(),
             tz=self.tz,
-            error=verdict.error,
+            sender=self.me,
+            problem=verdict.problem,
         )
 
     async def start(self) -> ZamListener:

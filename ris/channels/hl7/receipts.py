@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from ris.channels.hl7.ack import AckError, read_errors
 from ris.channels.hl7.vocabulary import PATIENT_MAIL_DOMAIN, ZAM_TRIGGERS
+from ris.hl7v2.ack_reader import AckError, read_errors
 from ris.hl7v2.er7 import segments
 from ris.routing import PFI
 from ris.store import deliveries

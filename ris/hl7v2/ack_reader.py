@@ -1,4 +1,4 @@
-"""Technical acknowledgements (hl7v2-transport.md §7): reading the PFI's ACK, writing ours for its ZAM.
+"""Reading a technical acknowledgement (hl7v2-transport.md §7): MSA, and the ERR segments saying why.
 
 Reasons built from an ACK hold codes, code labels and locations only: the PFI's free text (ERR-8) could
 quote the message, so it never reaches logs or exceptions.
@@ -6,11 +6,9 @@ quote the message, so it never reaches logs or exceptions.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
-from ris.hl7v2.er7 import Segment, escape, segments
-from ris.hl7v2.msh import build_msh
+from ris.hl7v2.er7 import Segment, segments
 
 
 class AckFormatError(ValueError):
@@ -77,44 +75,3 @@ def parse_ack(text: str) -> Ack:
     if msa is None or not msa.field(1):
         raise AckFormatError("the answer has no MSA segment with MSA-1")
     return Ack(code=msa.field(1), control_id=msa.field(2), errors=read_errors(items))
-
-
-@dataclass(frozen=True)
-class Party:
-    application: str
-    facility: str
-
-
-def build_ack(
-    *,
-    code: str,
-    acknowledged: Segment,
-    sender: Party,
-    control_id: str,
-    now: dt.datetime,
-    tz: str,
-    error: tuple[str, str, str] | None = None,
-) -> str:
-    """ACK to a received message (MSH mirrored, MSA-2 = its MSH-10). `error` = (0357 code, label, detail
-    code) gives an ERR segment."""
-    trigger = acknowledged.component(9, 2)
-    version = acknowledged.field(12) or "2.6"
-    lines = [
-        build_msh(
-            sending_application=escape(sender.application),
-            sending_facility=escape(sender.facility),
-            receiving_application=acknowledged.field(3),
-            receiving_facility=acknowledged.field(4),
-            when=now,
-            tz=tz,
-            message_type=f"ACK^{trigger}^ACK",
-            control_id=control_id,
-            processing_id=acknowledged.field(11) or "P",
-            version=version,
-        ),
-        f"MSA|{code}|{acknowledged.field(10)}",
-    ]
-    if error:
-        condition, label, detail = error
-        lines.append(f"ERR|||{condition}^{escape(label)}^HL70357|E||||{escape(detail)}")  # detail: ERR-8
-    return "\r".join(lines)
