@@ -1,5 +1,6 @@
 """The layout rules of DESIGN.md, checked on the imports: flows orchestrate, tasks encapsulate, `ris`
-computes, and the sandbox peers share none of our code."""
+computes, and the sandbox peers share none of our code. Inside `ris`, the HL7 v2 wire layer sits below the
+identity and the channels, and the identity never depends on a channel."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ ALLOWED = {
     "sandbox": {"sandbox"},
 }
 FORBIDDEN_LIBRARIES = {"ris": {"prefect"}, "sandbox": {"prefect"}}
+# Inside `ris`: what a package must not import (channels may import identity; both import hl7v2).
+FORBIDDEN_INSIDE_RIS = {
+    "ris/hl7v2": {"ris.identity", "ris.channels"},
+    "ris/identity": {"ris.channels"},
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -30,6 +36,7 @@ def _imports(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from ris import channels`
     return names
 
 
@@ -47,4 +54,15 @@ def test_each_package_imports_only_what_its_room_allows(package):
                 wrong.append(f"{path.relative_to(ROOT)} imports {name}")
             if top in FORBIDDEN_LIBRARIES.get(package, set()):
                 wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN_INSIDE_RIS))
+def test_hl7_wire_layer_sits_below_identity_and_channels(folder):
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in sorted(_imports(path))
+        if _allowed(name, FORBIDDEN_INSIDE_RIS[folder])
+    ]
     assert wrong == []

@@ -19,12 +19,12 @@ from hl7apy.core import Message, Segment
 from hl7apy.parser import parse_message, parse_segment
 from sqlmodel import Session, select
 
-from ris.channels.hl7.patient import ins_cx, pid_values
 from ris.hl7v2.control_id import new_control_id
 from ris.hl7v2.datatypes import dtm
 from ris.hl7v2.er7 import escape
 from ris.hl7v2.msh import build_msh
 from ris.identity.gate import ins_transmissible
+from ris.identity.pid_segment import ins_cx, pid_values
 from ris.settings import SiteSettings
 from ris.store import audit
 from ris.store.models import IdentityStatus, OutboundMessage, OutboundStatus, Patient, WorklistItem, utcnow

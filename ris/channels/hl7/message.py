@@ -19,7 +19,6 @@ from hl7apy.parser import parse_segment
 from ris import routing
 from ris.channels.hl7 import participants
 from ris.channels.hl7.matrix import flag_values, matrix_violation
-from ris.channels.hl7.patient import PidValues, patient_mailbox, pid_values
 from ris.channels.hl7.vocabulary import (
     ACK_LECTURE_MSS,
     ACK_RECEPTION,
@@ -39,6 +38,7 @@ from ris.hl7v2.datatypes import dtm, yes_no
 from ris.hl7v2.er7 import escape
 from ris.hl7v2.msh import build_msh
 from ris.identity.gate import ins_transmissible
+from ris.identity.pid_segment import PidValues, patient_mailbox, pid_values
 from ris.routing import DistributionFlags, PlannedDelivery
 from ris.settings import SiteSettings
 from ris.store.models import Channel, DeliveryStatus, utcnow

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from ris.channels.hl7.vocabulary import PATIENT_MAIL_DOMAIN, ZAM_TRIGGERS
+from ris.channels.hl7.vocabulary import ZAM_TRIGGERS
 from ris.hl7v2.ack_reader import AckError, read_errors
 from ris.hl7v2.er7 import segments
+from ris.identity.pid_segment import PATIENT_MAIL_DOMAIN
 from ris.routing import PFI
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus, Exam, Patient, Report

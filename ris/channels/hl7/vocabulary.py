@@ -47,15 +47,9 @@ ACK_LECTURE_MSS = ("ACK_LECTURE_MSS", "Accusé de lecture")  # not the IG exampl
 METADATA_SYSTEM = "MetaDMPMSS"
 YES_NO_SYSTEM = "expandedYes-NoIndicator"
 
-# Authorities (PRT, PID)
+# Authorities (PRT)
 PS_AUTHORITY = "ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO"
 ST_AUTHORITY = "ASIP-SANTE-ST&1.2.250.1.71.4.2.2&ISO"
-INS_AUTHORITY_NAMES = {
-    "1.2.250.1.213.1.4.8": "ASIP-SANTE-INS-NIR",
-    "1.2.250.1.213.1.4.9": "ASIP-SANTE-INS-NIA",
-    "1.2.250.1.213.1.4.10": "ASIP-SANTE-INS-NIR",  # test INS, written as in every ANS example
-}
-PATIENT_MAIL_DOMAIN = "patient.mssante.fr"
 
 # ZAM business acknowledgements (§8)
 ZAM_TRIGGERS = ("Z01", "Z02", "Z03")

@@ -1,4 +1,5 @@
-"""The PID segment's values: PAM-FR 2.11 with the CI-SIS INS annex (ins.md §8).
+"""The PID segment's values: PAM-FR 2.11 with the CI-SIS INS annex (ins.md §8), for every message that
+carries a patient (ORU / MDM to the PFI, the outbound PAM-FR feed).
 
 INS rule 28: the INS (PID-3 INS repetition, patient mailbox) only leaves for a qualified identity.
 """
@@ -7,10 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ris.channels.hl7.vocabulary import INS_AUTHORITY_NAMES, PATIENT_MAIL_DOMAIN
 from ris.hl7v2.er7 import escape
 from ris.identity.gate import ins_transmissible
 from ris.store.models import IdentityStatus, Patient
+
+INS_AUTHORITY_NAMES = {  # PID-3 CX.4 namespace of the INS
+    "1.2.250.1.213.1.4.8": "ASIP-SANTE-INS-NIR",
+    "1.2.250.1.213.1.4.9": "ASIP-SANTE-INS-NIA",
+    "1.2.250.1.213.1.4.10": "ASIP-SANTE-INS-NIR",  # test INS, written as in every ANS example
+}
+PATIENT_MAIL_DOMAIN = "patient.mssante.fr"
 
 # ins.md §8.2 mapping table: local status -> outbound PID-32 (table 0445).
 RELIABILITY = {
