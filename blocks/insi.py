@@ -9,7 +9,13 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from blocks import DEFAULT_NAME
-from ris.identity.insi_client import VERIFY_ACTION, VERIFY_NAMESPACE, InsiClient, InsiSettings
+from ris.identity.insi_client import (
+    VERIFY_ACTION,
+    VERIFY_NAMESPACE,
+    InsiClient,
+    InsiSettings,
+    bundled_wsdl,
+)
 
 
 class InsiEndpoint(Block):
@@ -18,7 +24,10 @@ class InsiEndpoint(Block):
     _description = "CNAM INSi teleservice: URL, WSDL, software identity (IDAM, LPS) and ORG certificate."
 
     url: str = Field(description="Endpoint, e.g. the qualification URL in certificate mode")
-    wsdl_path: Path = Field(description="DESIR_ICIR_EXP_1.5.0.wsdl with its xsd/ folder beside it")
+    wsdl_path: Path = Field(
+        default_factory=bundled_wsdl,
+        description="DESIR_ICIR_EXP_1.5.0.wsdl with its xsd/ folder beside it (default: the engine's copy)",
+    )
     idam: str = Field(description="CNDA authorisation number of the software (ContexteLPS/LPS/IDAM)")
     lps_name: str = "RIS-ENGINE"
     lps_version: str = "0.1.0"

@@ -23,6 +23,7 @@ from ris.identity.insi_client import (
     InsiUnavailable,
     TraitsQuery,
     VitaleQuery,
+    bundled_wsdl,
 )
 from ris.identity.intake import IntakePolicy, PamIntake, serve
 from ris.identity.nir import matricule_problem
@@ -102,7 +103,7 @@ def insi_lookup(
     ),
     vitale_key: str | None = typer.Option(None, "--vitale-key"),
     url: str | None = typer.Option(None, help="INSi endpoint; without it the saved block is used"),
-    wsdl: Path | None = typer.Option(None, help="CNAM WSDL (with --url)"),
+    wsdl: Path | None = typer.Option(None, help="CNAM WSDL (with --url; default: the engine's copy)"),
     idam: str = typer.Option("RIS-IDAM", help="Software authorisation number (with --url)"),
     cert: Path | None = typer.Option(None, help="Client certificate (with --url)"),
     key: Path | None = typer.Option(None, help="Client key (with --url)"),
@@ -136,11 +137,9 @@ def insi_lookup(
 
 async def _lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca):
     if url:
-        if wsdl is None:
-            fail("--wsdl is required with --url")
         settings = InsiSettings(
             url=url,
-            wsdl_path=wsdl,
+            wsdl_path=wsdl or bundled_wsdl(),
             idam=idam,
             lps_name="RIS-ENGINE",
             lps_version="0.1.0",
@@ -155,7 +154,7 @@ async def _lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca):
 
         block = await load_insi_endpoint()
         if block is None:
-            fail("no INSi endpoint saved: give --url and --wsdl, or save the InsiEndpoint block")
+            fail("no INSi endpoint saved: give --url, or save the RIS INSi Endpoint block in the Prefect UI")
         client = block.client()
     async with client:
         with session_scope() as session:

@@ -31,6 +31,15 @@ SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WS_ADDR_XSD = "http://www.w3.org/2006/03/addressing/ws-addr.xsd"
+BUNDLED_WSDL = Path(__file__).with_name("insi_wsdl") / "DESIR_ICIR_EXP_1.5.0.wsdl"
+
+
+def bundled_wsdl() -> Path:
+    """The CNAM INSi WSDL (DESIR_ICIR_EXP_1.5.0) and its XSDs, shipped inside the package: the engine
+    reads them at run time, wherever it is installed."""
+    return BUNDLED_WSDL
+
+
 ACTION_PREFIX = "urn:ServiceIdentiteCertifiee:1.0.0:"
 BINDING = "{http://www.cnamts.fr/webservice}ICIRServiceBinding"
 SEARCH_TRAITS = "rechercherInsAvecTraitsIdentite"

@@ -48,7 +48,8 @@ CERT_CNS = ("INSI-AUTO", "INSI-MANU")
 
 
 def default_wsdl() -> Path:
-    return Path(__file__).resolve().parents[3] / "shared/reference/insi/wsdl/DESIR_ICIR_EXP_1.5.0.wsdl"
+    """The CNAM's WSDL as the engine ships it (a document, not our code: the sandbox reads the file)."""
+    return Path(__file__).resolve().parents[2] / "ris/identity/insi_wsdl/DESIR_ICIR_EXP_1.5.0.wsdl"
 
 
 class Schemas:
