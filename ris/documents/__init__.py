@@ -1,7 +1,8 @@
 """The report's documents: the PDF/A-1b rendering and the CDA R2 N1 envelope that carries it.
 
-`build()` is the only entry point the rest of the engine needs. It checks everything first
-(`facts.collect`), so a refused report never yields a document.
+`build()` checks everything first (`collect`), so a refused report never yields a document, then
+renders (`render`). The engine runs the two apart: `collect` where the report was loaded (fast, and its
+refusals name the field and the rule), `render` in a pool process (CPU-bound, see ris.process_pool).
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlmodel import Session
+
 from ris.documents import cda, pdf
-from ris.documents.facts import DocumentError, collect
+from ris.documents.facts import DocumentError, Facts, collect
 from ris.documents.naming import pdf_filename
 from ris.settings import SiteSettings
-from ris.store.reports import ReportBundle
+from ris.store.reports import ReportBundle, load_bundle
 
-__all__ = ["BuiltDocuments", "DocumentError", "build"]
+__all__ = ["BuiltDocuments", "DocumentError", "build", "collect", "collect_version", "render"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,16 @@ def build(
     refuses an identity that is not qualified (for a use that needs the INS); otherwise such an
     identity is rendered with its traits only (INS rule 28). Raises DocumentError before building.
     """
-    facts = collect(bundle, settings, created_at=created_at, require_ins=require_ins)
+    return render(collect(bundle, settings, created_at=created_at, require_ins=require_ins), settings)
+
+
+def collect_version(session: Session, report_id: str, version: int, settings: SiteSettings) -> Facts:
+    """The checked facts of a stored version (raises DocumentError naming the field and the rule)."""
+    return collect(load_bundle(session, report_id, version), settings)
+
+
+def render(facts: Facts, settings: SiteSettings) -> BuiltDocuments:
+    """The PDF/A-1b (checked) and the CDA that embeds it, from checked facts; picklable both ways."""
     pdf_bytes = pdf.render(facts, settings)
     return BuiltDocuments(
         pdf=pdf_bytes,
