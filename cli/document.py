@@ -11,8 +11,9 @@ from cli.common import fail, require_engine_api
 from ris.documents import DocumentError
 from ris.store import blobs
 from ris.store.db import session_scope
+from ris.store.documents import find as find_document
 from ris.store.reports import NotFound, get_report
-from tasks.documents import build_documents, find_document
+from tasks.documents import build_documents
 
 app = typer.Typer(help="The report's documents (PDF/A-1b and CDA R2 N1).")
 

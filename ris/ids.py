@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from ris.hl7v2.control_id import SHORT
+
 
 def new_oid() -> str:
     """A globally unique root-only OID derived from a UUID (ITU-T X.667, arc 2.25), at most 44 chars.
@@ -15,3 +17,9 @@ def new_oid() -> str:
 def new_key() -> str:
     """An idempotency key for one delivery (MSH-10, Message-ID local part, XDS submission id)."""
     return uuid.uuid4().hex
+
+
+def delivery_key(channel: str) -> str:
+    """The idempotency key of one delivery. The hl7 one is also the message's MSH-10, an ST of 20
+    characters in v2.5 and v2.6 (80 random bits); the others keep a whole UUID."""
+    return new_key()[:SHORT] if channel == "hl7" else new_key()

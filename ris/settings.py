@@ -72,6 +72,11 @@ class Hl7Routing(BaseModel):
     request_receipts: bool = Field(True, description="Ask the PFI for ZAM receipts (ACK_RECEPTION)")
     request_read_receipts: bool = Field(True, description="Ask for MSSanté read receipts (ACK_LECTURE_MSS)")
 
+    @property
+    def partner(self) -> str:
+        """How the PFI is named where rule 31 keeps who received the INS."""
+        return f"PFI {self.receiving_application}^{self.receiving_facility}"
+
 
 class IdentityFeed(BaseModel):
     """Who sends identities to the PAM-FR listener (INS rules 30, 52)."""

@@ -13,7 +13,7 @@ from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
 from ris.channels.hl7 import publish
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
-from ris.store.db import session_scope
+from ris.store.db import unit_of_work
 from tasks.run_context import final_attempt, run_logger, sending_retries
 
 RETRIES = 5
@@ -30,8 +30,7 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
     log = run_logger(__name__)
     settings = await load_site_settings()
     endpoint = await load_pfi_endpoint()
-    with session_scope() as session:
-        attempt = publish.prepare(session, report_id, version, action, settings)
+    attempt = await unit_of_work(publish.prepare, report_id, version, action, settings)
     if attempt.er7 is None:
         log.info(
             "report %s v%s: hl7 delivery %s is %s, nothing to send",
@@ -44,14 +43,12 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
     try:
         await endpoint.client().send(attempt.er7, attempt.control_id)
     except Hl7Rejected as exc:
-        with session_scope() as session:
-            status = publish.record_rejected(session, attempt, exc.reason)
+        status = await unit_of_work(publish.record_rejected, attempt, exc.reason)
         log.error("hl7 delivery %s rejected by the PFI: %s", attempt.delivery_id, exc.reason)
         return status.value
     except Hl7Transient as exc:
         give_up = final_attempt()
-        with session_scope() as session:
-            status = publish.record_transient(session, attempt, exc.reason, give_up=give_up)
+        status = await unit_of_work(publish.record_transient, attempt, exc.reason, give_up=give_up)
         if give_up:
             log.error(
                 "hl7 delivery %s failed after %s attempts: %s",
@@ -64,8 +61,6 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
             "hl7 delivery %s attempt %s: %s (will retry)", attempt.delivery_id, attempt.number, exc.reason
         )
         raise
-    partner = f"PFI {settings.hl7.receiving_application}^{settings.hl7.receiving_facility}"
-    with session_scope() as session:
-        status = publish.record_accepted(session, attempt, partner=partner)
+    status = await unit_of_work(publish.record_accepted, attempt, partner=settings.hl7.partner)
     log.info("hl7 delivery %s acknowledged by the PFI (attempt %s)", attempt.delivery_id, attempt.number)
     return status.value

@@ -8,12 +8,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from ris.identity import gate
-from ris.store import audit
-from ris.store.db import session_scope
-from ris.store.reports import load_bundle
-
-# Patient-facing uses of the INS decided here: the CDA recordTarget, the DMP feed, the patient's mailbox.
-PATIENT_FACING = ("cda", "dmp", "mss-patient")
+from ris.store.db import unit_of_work
 
 
 def _transient_db_error(_task: Task, _run: TaskRun, state: State) -> bool:
@@ -37,23 +32,5 @@ def _transient_db_error(_task: Task, _run: TaskRun, state: State) -> bool:
     retry_condition_fn=_transient_db_error,
 )
 async def check_identity(report_id: str, version: int) -> dict:
-    """Decide per patient-facing channel whether the INS may be used; record the decision in the audit
-    trail. The result carries no health data: a flag and the reason in the user's terms."""
-    with session_scope() as session:
-        bundle = load_bundle(session, report_id, version)
-        allowed = gate.ins_transmissible(bundle.patient)
-        reason = gate.ins_refusal_reason(bundle.patient)
-        channels = {channel: allowed for channel in PATIENT_FACING}
-        audit.record(
-            session,
-            actor="engine",
-            action="identity.check",
-            object_type="report",
-            object_id=report_id,
-            version=version,
-            patient_id=bundle.patient.id,
-            ins_transmissible=allowed,
-            reason=reason,
-            channels=channels,
-        )
-    return {"ins_transmissible": allowed, "reason": reason, "channels": channels}
+    """Decide per patient-facing channel whether the INS may be used, audited; no health data returned."""
+    return await unit_of_work(gate.check_version, report_id, version)

@@ -15,9 +15,7 @@ from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
 from ris.identity import propagation
-from ris.identity.registry import record_partner_exchange
-from ris.store.db import session_scope
-from ris.store.models import Channel
+from ris.store.db import unit_of_work
 from tasks.run_context import final_attempt, run_logger, sending_retries
 
 RETRIES = 4
@@ -26,8 +24,7 @@ RETRIES = 4
 @task(name="pending-identity-messages")
 async def pending_queues(destination: str = "pfi") -> list[list[int]]:
     """The outbox messages still to send, one list per patient in creation order (ids only)."""
-    with session_scope() as session:
-        return propagation.pending(session, destination)
+    return await unit_of_work(propagation.pending, destination)
 
 
 @task(
@@ -41,30 +38,23 @@ async def send_outbound(message_id: int) -> str:
     log = run_logger(__name__)
     settings = await load_site_settings()
     endpoint = await load_pfi_endpoint()
-    with session_scope() as session:
-        attempt = propagation.prepare(session, message_id, settings)
+    attempt = await unit_of_work(propagation.prepare, message_id, settings)
     if attempt.er7 is None:
         log.info("outbound message %s is %s, nothing to send", message_id, attempt.status.value)
         return attempt.status.value
     try:
         await endpoint.client().send(attempt.er7, attempt.control_id)
     except Hl7Rejected as exc:
-        with session_scope() as session:
-            status = propagation.record_rejected(session, message_id, exc.reason)
+        status = await unit_of_work(propagation.record_rejected, message_id, exc.reason)
         log.error("outbound message %s rejected by the PFI: %s", message_id, exc.reason)
         return status.value
     except Hl7Transient as exc:
-        with session_scope() as session:
-            status = propagation.record_transient(session, message_id, exc.reason)
+        status = await unit_of_work(propagation.record_transient, message_id, exc.reason)
         if final_attempt():
             log.error("outbound message %s still pending after %s attempts", message_id, attempt.number)
             return status.value
         log.warning("outbound message %s attempt %s: %s (will retry)", message_id, attempt.number, exc.reason)
         raise
-    partner = f"PFI {settings.hl7.receiving_application}^{settings.hl7.receiving_facility}"
-    with session_scope() as session:
-        status = propagation.record_acknowledged(session, message_id)
-        if attempt.ins_included:  # rule 31: the PFI received the INS
-            record_partner_exchange(session, attempt.patient_id, partner, Channel.hl7, None)
+    status = await unit_of_work(propagation.record_acknowledged, message_id, partner=settings.hl7.partner)
     log.info("outbound message %s acknowledged by the PFI (attempt %s)", message_id, attempt.number)
     return status.value

@@ -24,10 +24,19 @@ from ris.hl7v2.datatypes import dtm
 from ris.hl7v2.er7 import escape
 from ris.hl7v2.msh import build_msh
 from ris.identity.gate import ins_transmissible
+from ris.identity.partners import record_partner_exchange
 from ris.identity.pid_segment import ins_cx, pid_values
 from ris.settings import SiteSettings
 from ris.store import audit
-from ris.store.models import IdentityStatus, OutboundMessage, OutboundStatus, Patient, WorklistItem, utcnow
+from ris.store.models import (
+    Channel,
+    IdentityStatus,
+    OutboundMessage,
+    OutboundStatus,
+    Patient,
+    WorklistItem,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from ris.identity.registry import Change
@@ -268,9 +277,12 @@ def prepare(
     return _attempt(row, row.payload)
 
 
-def record_acknowledged(session: Session, message_id: int) -> OutboundStatus:
+def record_acknowledged(session: Session, message_id: int, *, partner: str) -> OutboundStatus:
+    """AA; when the message carried an INS, `partner` is kept as having received it (rule 31)."""
     row = _row(session, message_id)
     _finish(session, row, OutboundStatus.acknowledged, None)
+    if _attempt(row, None).ins_included:
+        record_partner_exchange(session, row.patient_id, partner, Channel.hl7, None)
     return row.status
 
 

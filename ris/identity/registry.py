@@ -31,10 +31,8 @@ from ris.identity.status import (
 )
 from ris.store import audit
 from ris.store.models import (
-    Channel,
     IdentityStatus,
     IdentityStatusChange,
-    PartnerExchange,
     Patient,
     WorklistItem,
     utcnow,
@@ -465,30 +463,3 @@ def open_worklist(session: Session, kind: str, patient: Patient, reason: str) ->
     item = WorklistItem(kind=kind, object_type="patient", object_id=str(patient.id), reason=reason[:500])
     session.add(item)
     return item
-
-
-def record_partner_exchange(
-    session: Session,
-    patient: Patient | int,
-    partner: str,
-    channel: Channel | str,
-    document_id: str | None,
-) -> PartnerExchange:
-    """Rule 31 (RIS.INS.51): health data with the INS went to `partner`; every sending channel calls it."""
-    patient_id = patient if isinstance(patient, int) else patient.id
-    row = PartnerExchange(
-        patient_id=patient_id, partner=partner, channel=Channel(channel), document_id=document_id
-    )
-    session.add(row)
-    audit.record(
-        session,
-        actor="engine",
-        action="ins.partner_exchange",
-        object_type="patient",
-        object_id=patient_id,
-        partner=partner,
-        channel=Channel(channel).value,
-        document_id=document_id,
-    )
-    session.flush()
-    return row

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlmodel import Session, create_engine
 
 from ris.config import EngineConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -63,11 +69,41 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
             raise
 
 
+async def unit_of_work(fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(session, ...)` as one unit of work in a thread: many runs share a worker's event loop, and a
+    database call that waits (a lock, a slow disk, the network to PostgreSQL) must not stall the others."""
+
+    def work() -> T:
+        with session_scope() as session:
+            return fn(session, *args, **kwargs)
+
+    return await asyncio.to_thread(work)
+
+
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url or EngineConfig.from_env().database_url)
     return cfg
+
+
+class DatabaseNotReady(RuntimeError):
+    """The engine database cannot serve this engine yet; the message says which command fixes it."""
+
+
+def require_current(url: str | None = None) -> None:
+    """Refuse to work on a database that is unreachable or not migrated to this engine's schema."""
+    url = url or EngineConfig.from_env().database_url
+    where = get_engine(url).url.render_as_string(hide_password=True)
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    try:
+        with get_engine(url).connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except sa.exc.OperationalError as exc:
+        raise DatabaseNotReady(f"the engine database at {where} cannot be reached ({exc.orig})") from exc
+    if current != head:
+        state = "is empty" if current is None else f"is at revision {current}, this engine needs {head}"
+        raise DatabaseNotReady(f"the engine database at {where} {state}: run `ris db upgrade`")
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:

@@ -8,13 +8,13 @@ import pytest
 from sqlmodel import Session
 
 from ris import documents, reports, routing
-from ris.ids import new_key
+from ris.ids import delivery_key
 from ris.routing import PlannedDelivery
 from ris.settings import SiteSettings
 from ris.store import deliveries
+from ris.store.documents import store
 from ris.store.models import Delivery, ReportStatus
 from ris.store.reports import ReportBundle, load_bundle
-from tasks.documents import store
 from tests import factories
 
 EXAMPLES = "reference/hl7v2-examples"
@@ -56,7 +56,7 @@ def plan(
             recipient=recipient,
             route=planned.route,
             status=planned.status,
-            idempotency_key=new_key(),
+            idempotency_key=delivery_key(planned.channel),
         )
         session.add(row)
         deliveries.set_status(session, row, planned.status, planned.reason)

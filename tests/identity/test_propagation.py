@@ -184,7 +184,7 @@ def test_pending_groups_per_patient_in_creation_order(session: Session) -> None:
     set_attributes(session, CLERK, first, ["douteuse"])
     ids = [r.id for r in outbox(session)]
     assert propagation.pending(session) == [[ids[0], ids[1], ids[3]], [ids[2]]]
-    propagation.record_acknowledged(session, ids[0])
+    propagation.record_acknowledged(session, ids[0], partner="PFI PFI^PFI-DEMO")
     assert propagation.pending(session) == [[ids[1], ids[3]], [ids[2]]]
 
 

@@ -11,13 +11,13 @@ from ris.identity import gate
 from ris.identity.actors import OPERATOR, Actor
 from ris.identity.errors import IdentityRuleError, PermissionDenied
 from ris.identity.justificatifs import JustificatifPolicy
+from ris.identity.partners import record_partner_exchange
 from ris.identity.registry import (
     apply_insi_identity,
     create_identity,
     edit_identity,
     identity_view,
     record_justificatif,
-    record_partner_exchange,
     set_attributes,
     validate_identity,
     verification_failed,

@@ -15,10 +15,12 @@ from sqlmodel import Session, select
 from ris import routing
 from ris.channels.hl7.message import Hl7RuleError, MatrixRefusal, Publication, render
 from ris.channels.hl7.vocabulary import ACTIONS
+from ris.identity.partners import record_partner_exchange
 from ris.routing import PFI, PlannedDelivery
 from ris.settings import SiteSettings
 from ris.store import blobs, deliveries
-from ris.store.models import Channel, Delivery, DeliveryStatus, Document, PartnerExchange
+from ris.store import documents as stored_documents
+from ris.store.models import Channel, Delivery, DeliveryStatus
 from ris.store.reports import load_bundle
 
 DELIVERED = (DeliveryStatus.acknowledged, DeliveryStatus.read)
@@ -78,8 +80,7 @@ def _as_planned(hl7: Delivery, rows: list[Delivery]) -> list[PlannedDelivery]:
 
 
 def load_cda(session: Session, report_id: str, version: int) -> bytes:
-    stmt = select(Document).where(Document.report_id == report_id, Document.version == version)
-    document = session.exec(stmt).first()
+    document = stored_documents.find(session, report_id, version)
     if document is None:
         raise Hl7RuleError(f"report {report_id} v{version}: no CDA built yet (build the documents first)")
     return blobs.get(session, document.cda_sha256)
@@ -169,15 +170,7 @@ def record_accepted(session: Session, attempt: Attempt, *, partner: str) -> Deli
         if row.status is DeliveryStatus.pending:
             deliveries.set_status(session, row, DeliveryStatus.sent, "accepted by the PFI for relay")
     if attempt.ins_included and attempt.patient_id is not None:
-        # INS rule 31 (RIS.INS.51): keep which partners received health data with the INS.
-        session.add(
-            PartnerExchange(
-                patient_id=attempt.patient_id,
-                partner=partner[:200],
-                channel=Channel.hl7,
-                document_id=attempt.document_id,
-            )
-        )
+        record_partner_exchange(session, attempt.patient_id, partner[:200], Channel.hl7, attempt.document_id)
     return hl7.status
 
 
