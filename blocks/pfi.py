@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from blocks import DEFAULT_NAME
+from blocks import DEFAULT_NAME, load_saved
 from ris.channels.hl7.client import PfiClient
 
 
@@ -22,8 +22,8 @@ pfi_endpoint_block = PfiEndpoint.load("BLOCK_NAME")
 ack = await pfi_endpoint_block.client().send(message, control_id)
 ```"""
 
-    host: str = Field("127.0.0.1", description="PFI MLLP host.")
-    port: int = Field(2575, ge=1, le=65535, description="PFI MLLP port.")
+    host: str = Field(description="PFI MLLP host.")
+    port: int = Field(ge=1, le=65535, description="PFI MLLP port.")
     ack_timeout_s: float = Field(
         30.0, gt=0, description="How long to wait for the ACK of one message, in seconds."
     )
@@ -35,8 +35,5 @@ ack = await pfi_endpoint_block.client().send(message, control_id)
 
 
 async def load_pfi_endpoint(name: str = DEFAULT_NAME) -> PfiEndpoint:
-    """The saved endpoint, or the local defaults (sandbox PFI of `ris up`) when none was saved."""
-    try:
-        return await PfiEndpoint.aload(name)
-    except ValueError:  # no block document of that name
-        return PfiEndpoint()
+    """The saved endpoint (once per flow run); BlockNotSaved when none was saved."""
+    return await load_saved(PfiEndpoint, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from blocks import DEFAULT_NAME
+from blocks import DEFAULT_NAME, load_saved
 from ris.settings import SiteSettings
 
 
@@ -18,9 +18,5 @@ class SiteSettingsBlock(Block):
 
 
 async def load_site_settings(name: str = DEFAULT_NAME) -> SiteSettings:
-    """The saved site settings, or the embedded defaults when none were saved yet."""
-    try:
-        block = await SiteSettingsBlock.aload(name)
-    except ValueError:  # no block document of that name
-        return SiteSettings()
-    return block.settings
+    """The saved site settings (once per flow run); BlockNotSaved when an administrator never saved them."""
+    return (await load_saved(SiteSettingsBlock, name)).settings

@@ -71,3 +71,15 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+async def saved_site(prefect_server):
+    """The demo site settings saved as the site's block, as `ris demo` does (tasks refuse without it)."""
+    from blocks import DEFAULT_NAME
+    from blocks.site import SiteSettingsBlock
+    from ris.settings import SiteSettings
+
+    settings = SiteSettings()
+    await SiteSettingsBlock(settings=settings).asave(DEFAULT_NAME, overwrite=True)
+    return settings

@@ -23,7 +23,7 @@ def count(session: Session, model, *where) -> int:
     return session.exec(select(func.count()).select_from(model).where(*where)).one()
 
 
-async def test_builds_once_and_returns_ids_and_hashes_only(prefect_server, session: Session) -> None:
+async def test_builds_once_and_returns_ids_and_hashes_only(saved_site, session: Session) -> None:
     bundle = factories.validated_report(session)
     report_id = bundle.report.id
     first = await build_documents.fn(report_id, 1)
@@ -40,7 +40,7 @@ async def test_builds_once_and_returns_ids_and_hashes_only(prefect_server, sessi
     assert b"<ClinicalDocument" in blobs.get(session, first["cda_sha256"])
 
 
-async def test_refused_report_stores_nothing(prefect_server, session: Session) -> None:
+async def test_refused_report_stores_nothing(saved_site, session: Session) -> None:
     bundle = factories.validated_report(session)
     bundle.patient.ins_matricule = bundle.patient.ins_oid = None  # QUAL without its INS
     session.add(bundle.patient)
@@ -53,7 +53,7 @@ async def test_refused_report_stores_nothing(prefect_server, session: Session) -
     assert count(session, AuditEntry, AuditEntry.action == "document.build") == 0
 
 
-def test_cli_writes_the_cda_and_the_pdf(prefect_server, session: Session, tmp_path: Path) -> None:
+def test_cli_writes_the_cda_and_the_pdf(saved_site, session: Session, tmp_path: Path) -> None:
     bundle = factories.validated_report(session)
     runner = CliRunner()
     result = runner.invoke(app, ["build", bundle.report.id, "--out", str(tmp_path / "out")])

@@ -6,6 +6,7 @@ import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
+from blocks import BlockNotSaved
 from blocks.pfi import PfiEndpoint, load_pfi_endpoint
 from ris.channels.hl7.client import PfiClient
 
@@ -25,4 +26,5 @@ async def test_saved_endpoint_gives_a_ready_client(prefect_server) -> None:
     await PfiEndpoint(host="127.0.0.1", port=12575, ack_timeout_s=4).save("hl7-block-test", overwrite=True)
     loaded = await load_pfi_endpoint("hl7-block-test")
     assert loaded.client() == PfiClient("127.0.0.1", 12575, 4.0)
-    assert (await load_pfi_endpoint("never-saved")).port == 2575  # local defaults of `ris up`
+    with pytest.raises(BlockNotSaved, match=r"RIS PFI Endpoint block 'never-saved' is not saved"):
+        await load_pfi_endpoint("never-saved")  # never a silent default address

@@ -15,7 +15,7 @@ from tests.hl7.conftest import hl7_row, plan, with_documents
 pytestmark = pytest.mark.slow
 
 
-def test_render_prints_the_whole_message_with_its_cda(prefect_server, session: Session) -> None:
+def test_render_prints_the_whole_message_with_its_cda(saved_site, session: Session) -> None:
     bundle = factories.validated_report(session, copies=0)
     with_documents(session, bundle)
     runner = CliRunner()
@@ -31,7 +31,7 @@ def test_render_prints_the_whole_message_with_its_cda(prefect_server, session: S
     assert f"MDM^T02^MDM_T02|{hl7_row(rows).idempotency_key}|" in planned.output
 
 
-def test_render_refuses_bad_input_in_plain_words(prefect_server, session: Session) -> None:
+def test_render_refuses_bad_input_in_plain_words(saved_site, session: Session) -> None:
     bundle = factories.validated_report(session, copies=0)
     runner = CliRunner()
     missing = runner.invoke(app, ["render", bundle.report.id])
