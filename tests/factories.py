@@ -8,7 +8,9 @@ import itertools
 from sqlmodel import Session
 
 from ris import reports
+from ris.hl7v2.ack_writer import Party
 from ris.ids import new_oid
+from ris.settings import SiteSettings
 from ris.store.models import (
     Correspondent,
     Exam,
@@ -20,6 +22,8 @@ from ris.store.models import (
 from ris.store.reports import ReportBundle, correspondent_by_rpps, load_bundle
 
 _seq = itertools.count(1)
+# The demo site of SiteSettings() signing its acknowledgements (MSH-3 / MSH-4).
+SITE_PARTY = Party(SiteSettings().hl7.sending_application, SiteSettings().facility.finess_geo)
 
 RADIOLOGIST_RPPS = "10001234567"
 REQUESTER_RPPS = "10009876543"

@@ -8,6 +8,7 @@ from hl7apy.parser import parse_message
 
 from ris.channels.hl7.listener import ZamListener
 from ris.identity.intake import PamIntake
+from tests import factories
 from tests.hl7.test_end_to_end import z01
 from tests.identity.test_pam import OWN, message
 
@@ -31,7 +32,7 @@ async def test_pam_acks_are_valid_v25(db_url):
 
 
 async def test_zam_acks_are_valid_v26(db_url):
-    listener = ZamListener()
+    listener = ZamListener(me=factories.SITE_PARTY)
     unknown = await listener.handle(z01("Z-1", "NOT-A-KNOWN-MSH10"))
     assert "|AE|" in unknown and "\rERR|" in unknown
     _valid(unknown, "2.6")

@@ -44,7 +44,7 @@ async def configure(pfi: PfiSandbox, *, timeout: float = 10.0, settings: SiteSet
 @pytest.fixture
 async def site(prefect_server, db_url: str) -> AsyncIterator[Site]:
     async with (
-        ZamListener(database_url=db_url) as listener,
+        ZamListener(me=factories.SITE_PARTY, database_url=db_url) as listener,
         PfiSandbox(zam_port=listener.port, zam_delay_s=0.05) as pfi,
     ):
         await configure(pfi)

@@ -18,7 +18,6 @@ from ris.channels.hl7.receipts import UnknownCorrelation, ZamFormatError, apply_
 from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
 from ris.hl7v2.er7 import Segment, segments
 from ris.hl7v2.mllp import MllpServer
-from ris.settings import SiteSettings
 from ris.store.db import session_scope
 from ris.store.models import InboundMessage, utcnow
 
@@ -90,12 +89,12 @@ class ZamListener:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        me: Party | None = None,
+        me: Party,
         tz: str = "Europe/Paris",
         database_url: str | None = None,
     ) -> None:
-        site = SiteSettings()
-        self.me = me or Party(site.hl7.sending_application, site.facility.finess_geo)
+        """`me` is the site (MSH-3 / MSH-4 of our acknowledgements): never a default identity."""
+        self.me = me
         self.tz, self.database_url = tz, database_url
         self.server = MllpServer(self.handle, host, port)
 
