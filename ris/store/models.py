@@ -378,3 +378,31 @@ class OutboundMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500, description="ACK codes and locations only")
     created_at: dt.datetime = Field(default_factory=utcnow)
     updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# --- execution: which worker runs what --------------------------------------------------------------------
+
+
+class EngineWorker(SQLModel, table=True):
+    """A running engine worker process. It renews its lease while alive; the claims of a worker whose
+    lease ran out are taken over, and its runs resumed (nothing is lost when a worker is killed)."""
+
+    id: str = Field(primary_key=True, max_length=32, description="Minted at the worker's start")
+    name: str = Field(max_length=128, description="The Prefect worker name")
+    host: str = Field(max_length=128)
+    pid: int
+    started_at: dt.datetime = Field(default_factory=utcnow)
+    lease_until: dt.datetime = Field(index=True)
+    stopped_at: dt.datetime | None = None
+
+
+class RunClaim(SQLModel, table=True):
+    """Who runs the flows of one subject (a report version) right now: two workers never run the same
+    version at once. A claim is live while its worker's lease is; `released_at` ends it."""
+
+    subject: str = Field(primary_key=True, max_length=160, description="e.g. report:CR-1:v2")
+    worker_id: str = Field(foreign_key="engineworker.id", max_length=32, index=True)
+    flow_run_id: str = Field(max_length=36)
+    purpose: str = Field(default="run", max_length=16, description="run, or recovery of an orphaned run")
+    claimed_at: dt.datetime = Field(default_factory=utcnow)
+    released_at: dt.datetime | None = None
