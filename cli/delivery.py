@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from prefect.deployments import run_deployment
 
 from cli.common import fail, print_json
-from deployments import RETRY_DEPLOYMENT
+from deployments.runs import start_retry
 from ris.store import deliveries
 from ris.store.db import session_scope
 from ris.store.models import Channel
@@ -47,13 +46,7 @@ def list_failed(
 
 
 async def _start_retries(targets: list[tuple[str, int]]) -> list[str]:
-    runs = [
-        await run_deployment(
-            RETRY_DEPLOYMENT, parameters={"report_id": r, "version": v}, timeout=0, as_subflow=False
-        )
-        for r, v in targets
-    ]
-    return [str(run.id) for run in runs]
+    return [await start_retry(report_id, version) for report_id, version in targets]
 
 
 @app.command()

@@ -14,8 +14,9 @@ import typer
 from prefect.client.orchestration import get_client
 from sqlmodel import select
 
-from cli.report import start_lifecycle
 from cli.single_box import SingleBox
+from deployments import WORK_POOL
+from deployments.runs import start_lifecycle
 from ris import reports, worklist
 from ris.config import EngineConfig
 from ris.demo import sample_worklist, validator_for
@@ -54,19 +55,23 @@ def _print_endpoints(box: SingleBox) -> None:
     ends = box.endpoints
     typer.echo(f"Prefect UI:        {ends.ui_url}")
     typer.echo(f"Prefect API:       {ends.api_url}")
-    typer.echo(f"sandbox PFI:       {ends.pfi}   (ZAM receipts back to {ends.zam})")
+    typer.echo(f"engine worker:     {box.worker.name} (work pool {WORK_POOL})")
+    typer.echo(f"ZAM listener:      {ends.zam}   (receipts from the PFI)")
     typer.echo(f"PAM-FR listener:   {ends.pam}   (identity feed, ADT A28/A31/A40/A47…)")
-    typer.echo(f"sandbox INSi:      {ends.insi}")
+    if ends.pfi:
+        typer.echo(f"sandbox PFI:       {ends.pfi}")
+        typer.echo(f"sandbox INSi:      {ends.insi}")
     typer.echo(f"engine database:   {EngineConfig.from_env().database_url}")
+    for missing in box.missing:
+        typer.secho(f"not configured:    {missing}", fg=typer.colors.YELLOW)
 
 
-async def _up(data_dir: Path, prefect_port: int) -> None:
-    async with SingleBox(data_dir, EngineConfig.from_env().database_url, prefect_port=prefect_port) as box:
+async def _up(data_dir: Path, prefect_port: int, sandbox: bool) -> None:
+    url = EngineConfig.from_env().database_url
+    async with SingleBox(data_dir, url, prefect_port=prefect_port, sandbox=sandbox) as box:
         _print_endpoints(box)
-        if box.caught_up:
-            typer.echo(
-                f"{len(box.caught_up)} reports validated while the engine was down: lifecycle runs started"
-            )
+        if caught_up := box.worker.caught_up:
+            typer.echo(f"{len(caught_up)} reports validated while the engine was down: their runs started")
         await _wait_forever()
 
 
@@ -125,7 +130,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 async def _demo(data_dir: Path, prefect_port: int, count: int, json_out: Path | None, stay: bool) -> int:
     shutil.rmtree(data_dir, ignore_errors=True)  # the demo always starts from an empty engine of its own
-    async with SingleBox(data_dir, f"sqlite:///{data_dir / 'ris.db'}", prefect_port=prefect_port) as box:
+    url = f"sqlite:///{data_dir / 'ris.db'}"
+    async with SingleBox(data_dir, url, prefect_port=prefect_port, sandbox=True) as box:
         _print_endpoints(box)
         data = sample_worklist(count)
         with session_scope() as session:
@@ -163,9 +169,13 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def up(
         prefect_port: int = typer.Option(4200, help="Port of the local Prefect server (UI and API)"),
+        sandbox: bool = typer.Option(
+            False, "--sandbox", help="Also start the sandbox peers and point the site's blocks at them"
+        ),
     ) -> None:
-        """Start the engine on one box: Prefect server, deployments, sandbox peers. Ctrl-C stops it all."""
-        run_until_stopped(_up(EngineConfig.from_env().data_dir, prefect_port))
+        """Start the engine on one box with the site's saved configuration: Prefect server, work pool and
+        deployments, an engine worker, the receipt and identity listeners. Ctrl-C stops it all."""
+        run_until_stopped(_up(EngineConfig.from_env().data_dir, prefect_port, sandbox))
 
     @app.command()
     def demo(

@@ -1,10 +1,20 @@
-"""The `ris` console command."""
+"""The `ris` console command. Errors of the environment (database not migrated or unreachable, Prefect
+server down, a block never saved) end in one line saying what is wrong and what fixes it, never a
+traceback."""
 
 from __future__ import annotations
 
-import typer
+import sys
 
-from cli import db, delivery, demo, document, hl7, identity, report, worklist
+import httpx
+import sqlalchemy as sa
+import typer
+from prefect.settings import PREFECT_API_URL
+
+from blocks import BlockNotSaved
+from cli import db, delivery, demo, document, hl7, identity, report, worker, worklist
+from ris.config import EngineConfig
+from ris.store.db import DatabaseNotReady
 
 app = typer.Typer(
     name="ris",
@@ -20,7 +30,37 @@ app.add_typer(document.app, name="document")
 app.add_typer(identity.app, name="identity")
 app.add_typer(hl7.app, name="hl7")
 demo.register(app)
+worker.register(app)
+
+NOT_READY = 3
+
+
+def explain(exc: BaseException) -> str | None:
+    """One line for an error of the environment; None for anything else (a bug shows its traceback)."""
+    if isinstance(exc, DatabaseNotReady | BlockNotSaved):
+        return str(exc)
+    where = EngineConfig.from_env().database_url.split("@")[-1]
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError):
+        text = str(exc.orig)
+        if "no such table" in text or "does not exist" in text:
+            return f"the engine database ({where}) is not migrated: run `ris db upgrade`"
+        return f"the engine database ({where}) cannot be used: {text.splitlines()[0]}"
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        api = PREFECT_API_URL.value() or "none set"
+        return f"the engine's Prefect server ({api}) does not answer: start the engine with `ris up`"
+    return None
+
+
+def main() -> None:
+    try:
+        app()
+    except Exception as exc:
+        line = explain(exc)
+        if line is None:
+            raise
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+        sys.exit(NOT_READY)
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,4 +1,8 @@
-"""A local Prefect server (SQLite) for the single-box mode, started and stopped with the engine."""
+"""A local Prefect server for the single-box mode, started and stopped with the engine.
+
+Its database is SQLite under the data folder, or PostgreSQL when PREFECT_SERVER_DATABASE_CONNECTION_URL
+is set (the server reads that variable, never PREFECT_API_*, which would point it at another server).
+"""
 
 from __future__ import annotations
 
@@ -41,7 +45,8 @@ class PrefectServer:
     async def start(self, timeout: float = 120) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
-        env.update(QUIET, PREFECT_HOME=str(self.home))
+        # The UI calls the API at the address it is given, 4200 by default: give it this port's.
+        env.update(QUIET, PREFECT_HOME=str(self.home), PREFECT_UI_API_URL=self.api_url)
         log = (self.home / "server.log").open("ab")
         self._process = subprocess.Popen(
             [

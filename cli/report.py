@@ -5,28 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from prefect.deployments import run_deployment
 
 from cli.common import fail, print_json
-from deployments import LIFECYCLE_DEPLOYMENT
+from deployments.runs import start_lifecycle
 from ris import reports
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report
 from ris.summary import report_summary
 
 app = typer.Typer(help="Validate reports and follow their distribution.")
-
-
-async def start_lifecycle(report_id: str, version: int) -> str:
-    """Start the lifecycle run of one version through the Prefect API; at most one run per version."""
-    run = await run_deployment(
-        LIFECYCLE_DEPLOYMENT,
-        parameters={"report_id": report_id, "version": version},
-        timeout=0,
-        idempotency_key=f"report-{report_id}-v{version}",
-        as_subflow=False,
-    )
-    return str(run.id)
 
 
 def _start_or_explain(report_id: str, version: int) -> None:

@@ -1,6 +1,10 @@
-"""Everything on one box: the engine's database, a local Prefect server, the sandbox peers, the receipt
-listener, the endpoint blocks, and the deployments served in this process. Used by `ris up` and
-`ris demo`; leaving the `async with` stops all of it."""
+"""Everything on one box: the engine's database, a local Prefect server, the `ris` work pool with the
+deployments of prefect.yaml, one engine worker in this process, and the receipt and identity listeners.
+
+The engine runs with the site's saved configuration (the blocks an administrator saved in the Prefect
+UI). Only with `sandbox=True` (`ris demo`, `ris up --sandbox`) does it start the sandbox peers and save
+the demo site settings and endpoint blocks pointing at them. Leaving the `async with` stops all of it.
+"""
 
 from __future__ import annotations
 
@@ -14,54 +18,52 @@ from pathlib import Path
 
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from blocks import DEFAULT_NAME
+from blocks import DEFAULT_NAME, BlockNotSaved
 from blocks.insi import InsiEndpoint
-from blocks.pfi import PfiEndpoint
-from blocks.site import SiteSettingsBlock
+from blocks.pfi import PfiEndpoint, load_pfi_endpoint
+from blocks.site import SiteSettingsBlock, load_site_settings
 from cli.prefect_server import QUIET, PrefectServer
-from cli.report import start_lifecycle
 from cli.single_box_file import write_note
-from deployments.serve import single_box_runner
+from deployments import WORK_POOL
+from deployments.apply import apply_deployments
+from deployments.worker import RisWorker
 from ris.channels.hl7.listener import ZamListener
+from ris.hl7v2.ack_writer import Party
+from ris.identity.insi_client import bundled_wsdl
 from ris.identity.intake import IntakePolicy, PamIntake
 from ris.settings import SiteSettings
 from ris.store import db
-from ris.store.db import session_scope
-from ris.store.reports import undispatched_versions
 from sandbox.insi import InsiSandbox
 from sandbox.pfi import PfiSandbox
 
 log = logging.getLogger("ris.single_box")
-ROOT = Path(__file__).resolve().parents[1]
 SANDBOX_IDAM = "SANDBOX-IDAM"
-
-
-def insi_wsdl() -> Path | None:
-    """The CNAM INSi WSDL from the ANS reference folder ($RIS_SHARED_DIR or ../shared), never copied in."""
-    shared = Path(os.environ.get("RIS_SHARED_DIR") or ROOT.parent / "shared")
-    wsdl = shared / "reference" / "insi" / "wsdl" / "DESIR_ICIR_EXP_1.5.0.wsdl"
-    return wsdl if wsdl.is_file() else None
+BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint)
 
 
 @dataclass
 class Endpoints:
     ui_url: str
     api_url: str
-    pfi: str
     zam: str
     pam: str
-    insi: str
+    pfi: str | None = None  # the sandbox peers, in sandbox mode
+    insi: str | None = None
 
 
 class SingleBox:
-    def __init__(self, data_dir: Path, database_url: str, *, prefect_port: int = 4200) -> None:
+    def __init__(
+        self, data_dir: Path, database_url: str, *, prefect_port: int = 4200, sandbox: bool = False
+    ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.prefect_port = prefect_port
+        self.sandbox = sandbox
         self.pfi: PfiSandbox | None = None
         self.insi: InsiSandbox | None = None
         self.endpoints: Endpoints | None = None
-        self.caught_up: list[str] = []
+        self.missing: list[str] = []  # what the site has not configured yet, in the user's words
+        self.worker: RisWorker | None = None
         self._stack = AsyncExitStack()
         self._serving: asyncio.Task[None] | None = None
 
@@ -84,7 +86,6 @@ class SingleBox:
 
     async def _start(self) -> None:
         os.environ.update(QUIET)
-        # The flow-run subprocesses inherit these: same data folder, same database.
         os.environ["RIS_DATA_DIR"] = str(self.data_dir)
         os.environ["RIS_DATABASE_URL"] = self.database_url
         db.upgrade(self.database_url)
@@ -92,15 +93,66 @@ class SingleBox:
         server = PrefectServer(self.data_dir / "prefect", self.prefect_port)
         await server.start()
         self._stack.callback(server.stop)
-        os.environ["PREFECT_API_URL"] = server.api_url  # for the flow-run subprocesses
+        os.environ["PREFECT_API_URL"] = server.api_url
         note = write_note(self.data_dir, server.api_url, server.ui_url)  # for `ris` in other terminals
         self._stack.callback(note.unlink, missing_ok=True)
         self._stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
-        site = await self._site_settings()
+        for block_type in BLOCK_TYPES:  # so that the UI offers them in its catalogue
+            await block_type.register_type_and_schema()
 
-        zam = await self._stack.enter_async_context(ZamListener())
+        if self.sandbox:
+            zam, pam = await self._start_sandbox()
+        else:
+            zam, pam = await self._start_listeners()
+
+        await apply_deployments(WORK_POOL)
+        self.worker = RisWorker(WORK_POOL, name=f"single-box-{os.getpid()}")
+        self._serving = asyncio.create_task(self.worker.start(printer=log.info))
+        await self._until_worker_ready()
+        self.endpoints = Endpoints(
+            ui_url=server.ui_url,
+            api_url=server.api_url,
+            zam=f"mllp://{zam.server.host}:{zam.port}" if zam else "not started",
+            pam=f"mllp://{pam.host}:{pam.port}" if pam else "not started",
+            pfi=f"mllp://127.0.0.1:{self.pfi.port}" if self.pfi else None,
+            insi=self.insi.url if self.insi else None,
+        )
+
+    async def _until_worker_ready(self, timeout: float = 120) -> None:
+        ready = asyncio.create_task(self.worker.ready.wait())
+        done, _ = await asyncio.wait(
+            {ready, self._serving}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready not in done:
+            ready.cancel()
+            if self._serving in done:
+                self._serving.result()  # the worker could not start: say why
+            raise RuntimeError("the engine worker did not start")
+
+    async def _start_listeners(self) -> tuple[ZamListener | None, object | None]:
+        """The receipt and identity listeners, as the site configured them; a missing block is reported
+        (`missing`) and what needs it stays off until the next start."""
+        try:
+            site = await load_site_settings()
+        except BlockNotSaved as exc:
+            self.missing.append(str(exc))
+            return None, None
+        pam = await self._stack.enter_async_context(self._pam(site).listener())
+        try:
+            endpoint = await load_pfi_endpoint()
+        except BlockNotSaved as exc:
+            self.missing.append(str(exc))
+            return None, pam
+        zam = ZamListener(endpoint.receipt_host, endpoint.receipt_port, me=_party(site), tz=site.timezone)
+        return await self._stack.enter_async_context(zam), pam
+
+    async def _start_sandbox(self) -> tuple[ZamListener, object]:
+        """The demo site and the sandbox peers, with the blocks pointing at them (fresh ports each start)."""
+        site = SiteSettings()
+        await SiteSettingsBlock(settings=site).asave(DEFAULT_NAME, overwrite=True)
+        zam = await self._stack.enter_async_context(ZamListener(me=_party(site), tz=site.timezone))
         self.pfi = await self._stack.enter_async_context(
-            # The site agreed with its PFI on combinations beyond the MSSanté matrix (site setting
+            # The demo site agreed with its PFI on combinations beyond the MSSanté matrix (site setting
             # hl7.agreed_combinations); the engine refuses the others before sending, so this PFI does
             # not check the matrix again.
             PfiSandbox(
@@ -110,51 +162,25 @@ class SingleBox:
                 matrix_check=False,
             )
         )
-        feed = site.identity_feed
-        policy = IntakePolicy(
-            frozenset(feed.own_domain), frozenset(feed.trusted_senders), feed.cares_directly
-        )
-        pam = await self._stack.enter_async_context(PamIntake(policy).listener())
-        wsdl = insi_wsdl()
-        if wsdl is not None:
-            self.insi = await self._stack.enter_async_context(InsiSandbox(wsdl=wsdl))
-        await self._save_endpoints(zam.port, wsdl)
-
-        runner = await single_box_runner()
-        self._serving = asyncio.create_task(runner.start())
-        self.caught_up = await self._dispatch_undispatched()
-        self.endpoints = Endpoints(
-            ui_url=server.ui_url,
-            api_url=server.api_url,
-            pfi=f"mllp://127.0.0.1:{self.pfi.port}",
-            zam=f"mllp://127.0.0.1:{zam.port}",
-            pam=f"mllp://127.0.0.1:{pam.port}",
-            insi=self.insi.url
-            if self.insi
-            else "not started: the CNAM WSDL (../shared) is not beside this clone",
-        )
-
-    async def _dispatch_undispatched(self) -> list[str]:
-        """Versions validated while the engine was down get their lifecycle run now (one per version)."""
-        with session_scope(self.database_url) as session:
-            pending = undispatched_versions(session)
-        return [await start_lifecycle(report_id, version) for report_id, version in pending]
-
-    async def _site_settings(self) -> SiteSettings:
-        """What an administrator saved, or the embedded defaults, saved so the UI shows them."""
-        try:
-            return (await SiteSettingsBlock.aload(DEFAULT_NAME)).settings
-        except ValueError:
-            block = SiteSettingsBlock()
-            await block.asave(DEFAULT_NAME)
-            return block.settings
-
-    async def _save_endpoints(self, zam_port: int, wsdl: Path | None) -> None:
-        """The peers listen on fresh ports at each start: point the endpoint blocks at them."""
-        await PfiEndpoint(host="127.0.0.1", port=self.pfi.port, receipt_port=zam_port).asave(
+        wsdl = bundled_wsdl()
+        self.insi = await self._stack.enter_async_context(InsiSandbox(wsdl=wsdl))
+        await PfiEndpoint(host="127.0.0.1", port=self.pfi.port, receipt_port=zam.port).asave(
             DEFAULT_NAME, overwrite=True
         )
-        if self.insi is not None and wsdl is not None:
-            await InsiEndpoint(url=self.insi.url, wsdl_path=wsdl, idam=SANDBOX_IDAM).asave(
-                DEFAULT_NAME, overwrite=True
-            )
+        await InsiEndpoint(url=self.insi.url, wsdl_path=wsdl, idam=SANDBOX_IDAM).asave(
+            DEFAULT_NAME, overwrite=True
+        )
+        pam = await self._stack.enter_async_context(self._pam(site).listener())
+        return zam, pam
+
+    @staticmethod
+    def _pam(site: SiteSettings) -> PamIntake:
+        feed = site.identity_feed
+        return PamIntake(
+            IntakePolicy(frozenset(feed.own_domain), frozenset(feed.trusted_senders), feed.cares_directly)
+        )
+
+
+def _party(site: SiteSettings) -> Party:
+    """How the engine signs its acknowledgements: the site's application and FINESS."""
+    return Party(site.hl7.sending_application, site.facility.finess_geo)

@@ -1,18 +1,40 @@
-"""Deployments of the flows: `prefect.yaml` for a work pool, `serve` for the single-box mode.
+"""The engine's deployments, defined once in `prefect.yaml`: `ris up` applies them to its work pool,
+`prefect deploy` does for a site with workers, and the CLI starts runs by the names read from it
+(without importing the flows)."""
 
-Names live here, apart from the flow code, so the CLI can start runs without importing the flows."""
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from flows.names import IDENTITY_FEED_FLOW, LIFECYCLE_FLOW, RETRY_FLOW
 
-LIFECYCLE_DEPLOYMENT = f"{LIFECYCLE_FLOW}/single-box"
-RETRY_DEPLOYMENT = f"{RETRY_FLOW}/single-box"
-IDENTITY_FEED_DEPLOYMENT = f"{IDENTITY_FEED_FLOW}/single-box"
+SPEC = Path(__file__).with_name("prefect.yaml")
+WORK_POOL = "ris"
+# Which entrypoint of prefect.yaml holds each flow (tests check that the names agree).
+ENTRYPOINTS = {
+    LIFECYCLE_FLOW: "flows/report_lifecycle.py:report_lifecycle",
+    RETRY_FLOW: "flows/delivery_retry.py:retry_delivery",
+    IDENTITY_FEED_FLOW: "flows/identity_feed.py:identity_feed",
+}
 
-__all__ = [
-    "IDENTITY_FEED_DEPLOYMENT",
-    "IDENTITY_FEED_FLOW",
-    "LIFECYCLE_DEPLOYMENT",
-    "LIFECYCLE_FLOW",
-    "RETRY_DEPLOYMENT",
-    "RETRY_FLOW",
-]
+
+@cache
+def specs() -> tuple[dict[str, Any], ...]:
+    """The deployment entries of prefect.yaml."""
+    return tuple(yaml.safe_load(SPEC.read_text(encoding="utf-8"))["deployments"])
+
+
+def deployment_name(flow_name: str) -> str:
+    """`<flow>/<deployment>` as `run_deployment` takes it."""
+    entrypoint = ENTRYPOINTS[flow_name]
+    spec = next(s for s in specs() if s["entrypoint"] == entrypoint)
+    return f"{flow_name}/{spec['name']}"
+
+
+LIFECYCLE_DEPLOYMENT = deployment_name(LIFECYCLE_FLOW)
+RETRY_DEPLOYMENT = deployment_name(RETRY_FLOW)
+IDENTITY_FEED_DEPLOYMENT = deployment_name(IDENTITY_FEED_FLOW)

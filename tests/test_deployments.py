@@ -1,48 +1,46 @@
-"""The deployment definitions point at flows that exist, under the names the CLI starts runs with."""
+"""prefect.yaml is the one definition of the engine's deployments: its entrypoints are the engine's flows,
+the CLI starts runs by the names it declares, and the single box applies exactly those."""
 
 from __future__ import annotations
 
-import importlib
-
-import yaml
-
 from deployments import (
+    ENTRYPOINTS,
     IDENTITY_FEED_DEPLOYMENT,
-    IDENTITY_FEED_FLOW,
     LIFECYCLE_DEPLOYMENT,
-    LIFECYCLE_FLOW,
     RETRY_DEPLOYMENT,
-    RETRY_FLOW,
+    WORK_POOL,
+    specs,
 )
-from tests.conftest import ROOT
+from deployments.entrypoints import load_flow
+from flows.names import IDENTITY_FEED_FLOW, LIFECYCLE_FLOW, RETRY_FLOW
 
 
 def test_prefect_yaml_entrypoints_are_the_engine_flows():
-    spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))
-    flows = {}
-    for deployment in spec["deployments"]:
-        path, name = deployment["entrypoint"].split(":")
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        flows[getattr(module, name).name] = deployment
-        assert deployment["work_pool"]["name"] == "ris"
-    assert set(flows) == {LIFECYCLE_FLOW, RETRY_FLOW, IDENTITY_FEED_FLOW}
-    assert flows[IDENTITY_FEED_FLOW]["concurrency_limit"] == 1
+    by_flow = {load_flow(spec["entrypoint"]).name: spec for spec in specs()}
+    assert set(by_flow) == {LIFECYCLE_FLOW, RETRY_FLOW, IDENTITY_FEED_FLOW} == set(ENTRYPOINTS)
+    for flow_name, spec in by_flow.items():
+        assert spec["entrypoint"] == ENTRYPOINTS[flow_name]
+        assert spec["work_pool"]["name"] == WORK_POOL
+    assert by_flow[IDENTITY_FEED_FLOW]["concurrency_limit"] == 1
+    assert by_flow[IDENTITY_FEED_FLOW]["schedules"] == [{"cron": "* * * * *", "timezone": "Europe/Paris"}]
 
 
-async def test_the_single_box_registers_every_flow(prefect_server):
+def test_the_cli_starts_runs_by_the_names_prefect_yaml_declares():
+    names = {f"{load_flow(s['entrypoint']).name}/{s['name']}" for s in specs()}
+    assert {LIFECYCLE_DEPLOYMENT, RETRY_DEPLOYMENT, IDENTITY_FEED_DEPLOYMENT} == names
+
+
+async def test_the_single_box_applies_every_deployment_of_prefect_yaml(prefect_server):
     from prefect.client.orchestration import get_client
 
-    from deployments.serve import single_box_runner
+    from deployments.apply import apply_deployments
 
-    await single_box_runner()
+    await apply_deployments("apply-test")
     async with get_client() as client:
-        deployments = await client.read_deployments()
-        flows = {(await client.read_flow(d.flow_id)).name: d for d in deployments}
-    for flow, deployment in [
-        (LIFECYCLE_FLOW, LIFECYCLE_DEPLOYMENT),
-        (RETRY_FLOW, RETRY_DEPLOYMENT),
-        (IDENTITY_FEED_FLOW, IDENTITY_FEED_DEPLOYMENT),
-    ]:
-        assert flows[flow].name == deployment.split("/")[1]
-    feed = flows[IDENTITY_FEED_FLOW]
-    assert feed.schedules and feed.schedules[0].schedule.interval.total_seconds() == 60
+        for name in (LIFECYCLE_DEPLOYMENT, RETRY_DEPLOYMENT, IDENTITY_FEED_DEPLOYMENT):
+            deployment = await client.read_deployment_by_name(name)
+            assert deployment.work_pool_name == "apply-test"
+        feed = await client.read_deployment_by_name(IDENTITY_FEED_DEPLOYMENT)
+    (schedule,) = feed.schedules
+    assert schedule.schedule.cron == "* * * * *" and schedule.schedule.timezone == "Europe/Paris"
+    assert feed.global_concurrency_limit is not None and feed.global_concurrency_limit.limit == 1

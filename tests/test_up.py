@@ -1,4 +1,5 @@
-"""`ris up` brings the single box up and Ctrl-C (or SIGTERM) stops all of it, the Prefect server included."""
+"""`ris up` brings the single box up and Ctrl-C (or SIGTERM) stops all of it, the Prefect server included;
+it runs the site's saved configuration, and only `--sandbox` starts the sandbox peers."""
 
 from __future__ import annotations
 
@@ -60,13 +61,10 @@ def _wait_until_published(env, report_id: str) -> None:
     pytest.fail(f"the served lifecycle run did not publish the report: {shown}")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
-    env = isolated_env(tmp_path)
-    if stop is signal.SIGTERM:
-        caught_up = _validate_while_down(tmp_path)
+def _start_up(env, *args: str) -> tuple[subprocess.Popen, str]:
+    """`ris up` in its own process, read until it says it serves; returns it and what it printed."""
     process = subprocess.Popen(
-        [*RIS, "up", "--prefect-port", "4391"],
+        [*RIS, "up", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -74,18 +72,47 @@ def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
         text=True,
     )
     lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if "Press Ctrl-C to stop." in line or not line:
+            break
+    return process, "".join(lines)
+
+
+def _ui(output: str) -> tuple[str, int]:
+    ui = re.search(r"Prefect UI:\s+(http://127\.0\.0\.1:(\d+))", output)
+    assert ui, output
+    return ui.group(1), int(ui.group(2))
+
+
+def test_up_runs_the_site_configuration_and_says_what_is_missing(tmp_path):
+    """A fresh site: no sandbox peer is started and no block is saved for it; `ris up` says which blocks
+    to create. The UI on a port other than 4200 calls its own API."""
+    process, output = _start_up(isolated_env(tmp_path), "--prefect-port", "4393")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            lines.append(line)
-            if "Press Ctrl-C to stop." in line or not line:
-                break
-        output = "".join(lines)
-        ui = re.search(r"Prefect UI:\s+(http://127\.0\.0\.1:(\d+))", output)
-        assert ui, output
-        port = int(ui.group(2))
-        assert httpx.get(f"{ui.group(1)}/api/health", timeout=5).json() is True
+        url, port = _ui(output)
+        assert httpx.get(f"{url}/ui-settings", timeout=5).json()["api_url"] == f"http://127.0.0.1:{port}/api"
+        assert "sandbox PFI" not in output and "sandbox INSi" not in output
+        assert "not configured:    the RIS Site Settings block 'default' is not saved" in output
+        assert "engine worker:     single-box-" in output
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
+    env = isolated_env(tmp_path)
+    if stop is signal.SIGTERM:
+        caught_up = _validate_while_down(tmp_path)
+    process, output = _start_up(env, "--sandbox", "--prefect-port", "4391")
+    try:
+        url, port = _ui(output)
+        assert httpx.get(f"{url}/api/health", timeout=5).json() is True
         assert "sandbox PFI:       mllp://127.0.0.1:" in output
         if stop is signal.SIGINT:
             _validate_from_another_terminal(tmp_path, env)
