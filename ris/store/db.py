@@ -18,18 +18,28 @@ from sqlmodel import Session, create_engine
 from ris.config import EngineConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UNIT_OF_WORK = "ris_unit_of_work"  # execution option of the sessions that may write
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # Foreign keys are off by default in SQLite; WAL + busy timeout let the CLI, the flows and the
-    # receipt listeners share one file.
+    # Foreign keys are off by default in SQLite; WAL + busy timeout let the CLI, the workers and the
+    # listeners share one file.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    # A deferred transaction that reads, then writes after another writer committed, fails at once
+    # with "database is locked" (SQLITE_BUSY_SNAPSHOT): the busy timeout cannot help it. A unit of work
+    # takes the write lock at BEGIN and so waits its turn instead (WAL readers are never blocked).
+    # Other sessions keep the driver's own handling (reads outside a transaction, BEGIN before a write).
+    if connection.get_execution_options().get(UNIT_OF_WORK, False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 _engines: dict[str, sa.Engine] = {}
@@ -46,6 +56,7 @@ def get_engine(url: str | None = None) -> sa.Engine:
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
+            sa.event.listen(engine, "begin", _sqlite_begin)
         _engines[url] = engine
     return engine
 
@@ -60,7 +71,9 @@ def clear_engines() -> None:
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
-    with Session(get_engine(url), expire_on_commit=False) as session:
+    with Session(
+        get_engine(url).execution_options(**{UNIT_OF_WORK: True}), expire_on_commit=False
+    ) as session:
         try:
             yield session
             session.commit()
