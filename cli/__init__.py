@@ -10,4 +10,7 @@ from cli.single_box_file import adopt_running_single_box
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# The single box's server asks a client that lost a write race on SQLite to come back within a second
+# (cli.prefect_server_app): allow enough such quick retries to ride out a burst.
+os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "10")
 adopt_running_single_box()

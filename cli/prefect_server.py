@@ -18,6 +18,15 @@ from pathlib import Path
 import httpx
 
 QUIET = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+# Fewer, larger write transactions: on SQLite every write serialises, and a writer that loses the race
+# costs the client a retry after a 2 s, then 4 s, back-off. Task-run states and events are recorded in
+# batches (once a second at most) instead of one transaction each; a site's environment overrides these.
+BATCHED_WRITES = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "500",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "2",
+}
 
 
 def free_port(preferred: int) -> int:
@@ -33,7 +42,8 @@ def free_port(preferred: int) -> int:
 
 
 class PrefectServer:
-    """`prefect server start` in a child process, with its own PREFECT_HOME (database, logs)."""
+    """The Prefect server (cli.prefect_server_app) in a child process, with its own PREFECT_HOME
+    (database, logs)."""
 
     def __init__(self, home: Path, port: int = 4200) -> None:
         self.home = home
@@ -44,23 +54,15 @@ class PrefectServer:
 
     async def start(self, timeout: float = 120) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
-        # The UI calls the API at the address it is given, 4200 by default: give it this port's.
-        env.update(QUIET, PREFECT_HOME=str(self.home), PREFECT_UI_API_URL=self.api_url)
+        env = {**BATCHED_WRITES, **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}}
+        # The UI calls the API at the address it is given, 4200 by default: give it this port's. The
+        # server's own API address is itself (what its services call; never another engine's).
+        env.update(
+            QUIET, PREFECT_HOME=str(self.home), PREFECT_UI_API_URL=self.api_url, PREFECT_API_URL=self.api_url
+        )
         log = (self.home / "server.log").open("ab")
         self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--analytics-off",
-            ],
+            [sys.executable, "-m", "cli.prefect_server_app", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -39,6 +39,9 @@ from sandbox.pfi import PfiSandbox
 log = logging.getLogger("ris.single_box")
 SANDBOX_IDAM = "SANDBOX-IDAM"
 BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint)
+# Runs in flight at once: the Prefect server on SQLite serialises its writes, and more runs only make
+# more of them collide (each collision costs a retry).
+SINGLE_BOX_LIMIT = 4
 
 
 @dataclass
@@ -106,7 +109,7 @@ class SingleBox:
             zam, pam = await self._start_listeners()
 
         await apply_deployments(WORK_POOL)
-        self.worker = RisWorker(WORK_POOL, name=f"single-box-{os.getpid()}")
+        self.worker = RisWorker(WORK_POOL, name=f"single-box-{os.getpid()}", limit=SINGLE_BOX_LIMIT)
         self._serving = asyncio.create_task(self.worker.start(printer=log.info))
         await self._until_worker_ready()
         self.endpoints = Endpoints(
