@@ -10,9 +10,10 @@ What it adds on top of Prefect, in the engine's database (ris.store.claims):
 - a lease, renewed while the worker lives;
 - a claim per report version before a run starts: a run whose version is claimed by a live run elsewhere
   waits, rescheduled (AwaitingClaim), so two workers never run the same version at once;
-- recovery: a run left Pending or Running by a worker whose lease ran out (killed, machine lost) is
-  rescheduled (AwaitingRetry) and resumed by a live worker; its tasks find what was already done in the
-  store, and every send carries the idempotency key minted once, so nothing is delivered twice.
+- recovery: a run left Pending or Running by a worker whose lease ran out (killed, machine lost), or
+  that crashed before it ran, is rescheduled (AwaitingRetry) and resumed by a live worker; its tasks
+  find what was already done in the store, and every send carries the idempotency key minted once, so
+  nothing is delivered twice.
 """
 
 from __future__ import annotations
@@ -178,28 +179,33 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
         await self.client.set_flow_run_state(flow_run_id, state, force=True)
 
     async def recover_orphaned_runs(self) -> list[UUID]:
-        """Reschedule the runs of this pool left Pending or Running by a worker that is gone; returns
-        their ids. Several workers may sweep at once: the recovery claim lets one act per run."""
+        """Reschedule the runs of this pool that no live worker will finish; returns their ids:
+        - Pending or Running, left by a worker whose lease ran out (killed, machine lost);
+        - Crashed before they ever ran (a worker could not submit them, e.g. the API was unavailable).
+        A run that crashed while running is left to an operator (Retry in the UI). Several workers may
+        sweep at once: the recovery claim lets one act per run, on a run still as it was listed."""
         cutoff = utcnow() - claims.lease()
+        states = [StateType.PENDING, StateType.RUNNING, StateType.CRASHED]
         runs = await self.client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
-                )
-            ),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states))),
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[self._work_pool_name])),
         )
         recovered = []
         for run in runs:
             if run.id in self._in_flight or run.state is None or run.state.timestamp > cutoff:
                 continue  # ours, or too recent to tell (its worker may be taking its claim right now)
+            if run.state.is_crashed() and run.run_count > 0:
+                continue
             flow = await self._flow_of(run)
             subject = claims.subject_for(run.parameters, flow.name)
             if await unit_of_work(claims.acquire, subject, self.engine_id, str(run.id), purpose="recovery"):
                 continue  # a live run holds the version: it is not orphaned, or not yet
             try:
-                await self._reschedule(run.id, "its worker stopped renewing its lease")
-                log.warning("flow run %s (%s) orphaned by a stopped worker: rescheduled", run.id, run.name)
+                if (await self.client.read_flow_run(run.id)).state_id != run.state_id:
+                    continue  # it moved on since it was listed
+                why = "it crashed before it ran" if run.state.is_crashed() else "its worker stopped"
+                await self._reschedule(run.id, why)
+                log.warning("flow run %s (%s): %s, rescheduled", run.id, run.name, why)
                 recovered.append(run.id)
             finally:
                 await unit_of_work(claims.release, subject, self.engine_id, str(run.id))
