@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
+import httpx
 import typer
 from prefect.settings import PREFECT_API_URL
 
@@ -25,4 +26,19 @@ def require_engine_api(what: str) -> None:
         fail(
             f"{what} needs the site settings saved on the engine's Prefect server: start `ris up` on this "
             "data folder (RIS_DATA_DIR) or set PREFECT_API_URL"
+        )
+
+
+def require_answering_api(what: str) -> None:
+    """One quick look at the Prefect server before a long-running command starts: the client's own
+    retries would otherwise wait minutes on a server that is not there."""
+    require_engine_api(what)
+    api = str(PREFECT_API_URL.value()).rstrip("/")
+    try:
+        httpx.get(f"{api}/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        fail(
+            f"the engine's Prefect server ({api}) does not answer ({type(exc).__name__}): start the engine "
+            "with `ris up` or set PREFECT_API_URL to its API",
+            code=3,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import require_engine_api
+from cli.common import require_answering_api
 from cli.demo import run_until_stopped
 from deployments import WORK_POOL
 from deployments.worker import DEFAULT_LIMIT, RisWorker
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the engine's flow runs of the pool in this process until Ctrl-C: the Prefect server is
         PREFECT_API_URL, the engine database RIS_DATABASE_URL (both shared by every worker of the site)."""
-        require_engine_api("a worker")
         db.require_current()
+        require_answering_api("a worker")
         engine_worker = RisWorker(pool, limit=limit, name=name)
         run_until_stopped(engine_worker.start(printer=typer.echo))

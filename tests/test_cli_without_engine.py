@@ -30,3 +30,27 @@ def test_document_build_and_hl7_render_need_the_engine(db_url, tmp_path):
     assert rendered.returncode == 1 and "rendering a message needs the site settings" in rendered.stderr
     with db.session_scope(db_url) as session:
         assert session.exec(select(Document)).all() == []
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    return line
+
+
+def test_a_database_never_migrated_gets_one_line_and_the_command_that_fixes_it(tmp_path):
+    shown = run_ris(isolated_env(tmp_path), "report", "show", "R1")
+    line = _one_line_error(shown)
+    assert "is not migrated" in line and "run `ris db upgrade`" in line
+    worker = run_ris(isolated_env(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api"), "worker")
+    assert "run `ris db upgrade`" in _one_line_error(worker)
+
+
+def test_a_worker_without_its_prefect_server_says_so_in_one_line(tmp_path):
+    env = isolated_env(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+    assert run_ris(env, "db", "upgrade").returncode == 0
+    line = _one_line_error(run_ris(env, "worker", "--pool", "ris"))
+    assert "Prefect server (http://127.0.0.1:9/api) does not answer" in line and "`ris up`" in line
+    unset = _one_line_error(run_ris(isolated_env(tmp_path), "worker"))
+    assert "needs the site settings saved on the engine's Prefect server" in unset
