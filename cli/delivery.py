@@ -45,8 +45,8 @@ def list_failed(
     typer.echo(f"{len(rows)} failed")
 
 
-async def _start_retries(targets: list[tuple[str, int]]) -> list[str]:
-    return [await start_retry(report_id, version) for report_id, version in targets]
+async def _start_retries(targets: list[tuple[str, int, str]]) -> list[str]:
+    return [await start_retry(report_id, version, action) for report_id, version, action in targets]
 
 
 @app.command()
@@ -60,12 +60,12 @@ def retry(
         fail("give one REPORT_ID, or --all-failed for the batch")
     with session_scope() as session:
         rows = deliveries.failed(session, Channel.hl7, report_id)
-        targets = sorted({(d.report_id, d.version) for d in rows if d.action == "initial"})
+        targets = sorted({(d.report_id, d.version, d.action) for d in rows})
     if not targets:
         fail(f"no failed HL7 delivery{' for report ' + report_id if report_id else ''}")
     try:
         run_ids = asyncio.run(_start_retries(targets))
     except Exception as exc:  # the API is down or the deployment is not served
         fail(f"the retry could not start ({exc}); start the engine with `ris up`", code=3)
-    for (rid, version), run_id in zip(targets, run_ids, strict=True):
-        typer.echo(f"retry run {run_id} started: retry-hl7-{rid}-v{version}")
+    for (rid, version, action), run_id in zip(targets, run_ids, strict=True):
+        typer.echo(f"retry run {run_id} started: retry-hl7-{rid}-v{version} ({action})")

@@ -16,10 +16,10 @@ from sqlmodel import select
 
 from cli.single_box import SingleBox
 from deployments import WORK_POOL
-from deployments.runs import start_lifecycle
+from deployments.runs import start_announcement, start_lifecycle
 from ris import reports, worklist
 from ris.config import EngineConfig
-from ris.demo import sample_worklist, validator_for
+from ris.demo import CORRECTION, follow_ups, sample_worklist, validator_for
 from ris.store.db import session_scope
 from ris.store.models import Delivery, DeliveryStatus, Report
 from ris.summary import report_summary
@@ -61,6 +61,7 @@ def _print_endpoints(box: SingleBox) -> None:
     if ends.pfi:
         typer.echo(f"sandbox PFI:       {ends.pfi}")
         typer.echo(f"sandbox INSi:      {ends.insi}")
+        typer.echo(f"sandbox SMTP:      {ends.smtp}   (the site's mail relay, STARTTLS)")
     typer.echo(f"engine database:   {EngineConfig.from_env().database_url}")
     for missing in box.missing:
         typer.secho(f"not configured:    {missing}", fg=typer.colors.YELLOW)
@@ -115,6 +116,27 @@ async def validate_sample(data: dict[str, Any]) -> list[str]:
     return run_ids
 
 
+async def follow_up_sample(data: dict[str, Any]) -> list[str]:
+    """The rest of the lifecycle on the sample: an announcement recorded (its DMP copy made visible, the
+    patient's copy released) and a validated report corrected as version 2 ("annule et remplace")."""
+    announced, replaced = follow_ups(data)
+    by = {item["id"]: validator_for(item) for item in data["reports"]}
+    run_ids = []
+    if announced:
+        with session_scope() as session:
+            version = reports.record_announcement(session, announced, by[announced]).version
+        run_ids.append(await start_announcement(announced, version))
+        typer.echo(f"announcement recorded for {announced}: releasing what waited for it")
+    if replaced:
+        with session_scope() as session:
+            report = session.get(Report, replaced)
+            body = report.body + CORRECTION
+            version = reports.replace(session, replaced, body, None, by[replaced]).version
+        run_ids.append(await start_lifecycle(replaced, version))
+        typer.echo(f"{replaced} corrected: version {version} replaces version {version - 1}")
+    return run_ids
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     header = f"{'report':<18} {'v':>2} {'status':<11} " + " ".join(f"{c:<21}" for c in CHANNELS)
     lines = [header, "-" * len(header)]
@@ -143,6 +165,9 @@ async def _demo(data_dir: Path, prefect_port: int, count: int, json_out: Path | 
         run_ids = await validate_sample(data)
         typer.echo(f"{len(run_ids)} reports validated; waiting for their lifecycle runs…")
         states = await wait_for_runs(run_ids, timeout=300)
+        await wait_for_receipts(timeout=30)
+        follow_up_ids = await follow_up_sample(data)
+        states.update(await wait_for_runs(follow_up_ids, timeout=300))
         await wait_for_receipts(timeout=30)
         with session_scope() as session:
             ids = [r.id for r in session.exec(select(Report).order_by(Report.id))]

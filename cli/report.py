@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from cli.common import fail, print_json
-from deployments.runs import start_lifecycle
+from deployments.runs import start_announcement, start_deletion, start_lifecycle
 from ris import reports
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report
@@ -17,15 +20,27 @@ app = typer.Typer(help="Validate reports and follow their distribution.")
 
 
 def _start_or_explain(report_id: str, version: int) -> None:
+    _start(start_lifecycle(report_id, version), f"report-{report_id}-v{version}", f"dispatch {report_id}")
+
+
+def _start(starting: Coroutine[Any, Any, str], run_name: str, again: str) -> None:
+    """Start a run; when the engine is down, what was recorded stays and the user learns how to go on."""
     try:
-        run_id = asyncio.run(start_lifecycle(report_id, version))
-    except Exception as exc:  # the API is down or the deployment is not served: say so, keep the validation
+        run_id = asyncio.run(starting)
+    except Exception as exc:  # the API is down or the deployment is not served: say so, keep the record
         fail(
-            f"report {report_id} v{version} is validated, but its lifecycle could not start ({exc}). "
-            f"Start the engine (`ris up`), then run `ris report dispatch {report_id}`.",
+            f"recorded, but the run {run_name} could not start ({exc}). Start the engine (`ris up`), "
+            f"then run `ris report {again}`.",
             code=3,
         )
-    typer.echo(f"lifecycle run {run_id} started: report-{report_id}-v{version}")
+    typer.echo(f"run {run_id} started: {run_name}")
+
+
+def _read_text(path: Path, option: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{option} {path}: cannot be read as UTF-8 text ({exc.__class__.__name__})")
 
 
 @app.command()
@@ -58,6 +73,61 @@ def provisional(
 
 
 @app.command()
+def announce(
+    report_id: str,
+    by: str = typer.Option(..., "--by", help="RPPS of the radiologist who made the announcement"),
+) -> None:
+    """Record "annonce réalisée" (RIS.CRR.03) and release what waited for it: the DMP copy made visible
+    to the patient and the patient's copy. Recording it again restarts nothing already sent."""
+    try:
+        with session_scope() as session:
+            report = reports.record_announcement(session, report_id, by)
+            version, at = report.version, report.announcement_recorded_at
+    except (reports.ReportRuleError, NotFound) as exc:
+        fail(str(exc))
+    typer.echo(f"report {report_id}: announcement recorded at {at.isoformat(timespec='seconds')}")
+    _start(
+        start_announcement(report_id, version), f"announce-{report_id}-v{version}", f"announce {report_id}"
+    )
+
+
+@app.command()
+def replace(
+    report_id: str,
+    text_file: Path = typer.Option(..., "--text-file", help="The corrected report text (UTF-8)"),
+    conclusion_file: Path | None = typer.Option(None, "--conclusion-file", help="The corrected conclusion"),
+    by: str = typer.Option(..., "--by", help="RPPS of the validating radiologist (11 digits)"),
+) -> None:
+    """Validate a corrected text as version n+1: it replaces version n ("annule et remplace") on every
+    channel and for every recipient that had it."""
+    body = _read_text(text_file, "--text-file")
+    conclusion = _read_text(conclusion_file, "--conclusion-file") if conclusion_file else None
+    try:
+        with session_scope() as session:
+            version = reports.replace(session, report_id, body, conclusion, by).version
+    except (reports.ReportRuleError, NotFound) as exc:
+        fail(str(exc))
+    typer.echo(f"report {report_id} validated as version {version} (replaces version {version - 1})")
+    _start_or_explain(report_id, version)
+
+
+@app.command()
+def delete(
+    report_id: str,
+    reason: str = typer.Option(..., "--reason", help="Why the report is withdrawn (audit trail)"),
+    by: str = typer.Option(..., "--by", help="RPPS of the radiologist who deletes it"),
+) -> None:
+    """Withdraw a validated report: status deleted, and a deletion to every channel that had it."""
+    try:
+        with session_scope() as session:
+            version = reports.delete(session, report_id, reason, by).version
+    except (reports.ReportRuleError, NotFound) as exc:
+        fail(str(exc))
+    typer.echo(f"report {report_id} deleted")
+    _start(start_deletion(report_id, version), f"delete-{report_id}", f"delete {report_id} --reason …")
+
+
+@app.command()
 def dispatch(report_id: str) -> None:
     """Start the lifecycle run of the current version again if it never started (no duplicate run)."""
     try:
@@ -87,8 +157,21 @@ def show(
     for channel, status in summary["channels"].items():
         reason = summary["reasons"].get(channel)
         typer.echo(f"  {channel:<12} {status}" + (f"  ({reason})" if reason else ""))
+    announcement = summary["announcement"]
+    if announcement["required"]:
+        recorded = announcement["recorded_at"]
+        done = f"recorded {recorded} by {announcement['recorded_by']}" if recorded else "not recorded yet"
+        typer.echo(f"  announcement required: {done}")
     for delivery in summary["deliveries"]:
-        typer.echo(f"  - {delivery['channel']} → {delivery['recipient']} [{delivery['route']}]")
+        waiting = delivery["status"] == "waiting_announcement" and delivery["timeline"]
+        since = f"  waiting since {delivery['timeline'][0]['at']}" if waiting else ""
+        where = f"{delivery['recipient']} [{delivery['route']}, {delivery['action']}]"
+        typer.echo(f"  - {delivery['channel']} → {where}{since}")
         for event in delivery["timeline"]:
             detail = f"  {event['detail']}" if event["detail"] else ""
             typer.echo(f"      {event['at']}  {event['status']}{detail}")
+
+
+from cli import review  # noqa: E402
+
+review.register(app)

@@ -20,6 +20,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks import DEFAULT_NAME, BlockNotSaved
 from blocks.insi import InsiEndpoint
+from blocks.mail import MailSender
 from blocks.pfi import PfiEndpoint, load_pfi_endpoint
 from blocks.site import SiteSettingsBlock, load_site_settings
 from cli.prefect_server import QUIET, PrefectServer
@@ -35,10 +36,11 @@ from ris.settings import SiteSettings
 from ris.store import db
 from sandbox.insi import InsiSandbox
 from sandbox.pfi import PfiSandbox
+from sandbox.smtp import SmtpSandbox
 
 log = logging.getLogger("ris.single_box")
 SANDBOX_IDAM = "SANDBOX-IDAM"
-BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint)
+BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint, MailSender)
 # Runs in flight at once: the Prefect server on SQLite serialises its writes, and more runs only make
 # more of them collide (each collision costs a retry).
 SINGLE_BOX_LIMIT = 4
@@ -52,6 +54,7 @@ class Endpoints:
     pam: str
     pfi: str | None = None  # the sandbox peers, in sandbox mode
     insi: str | None = None
+    smtp: str | None = None
 
 
 class SingleBox:
@@ -64,6 +67,7 @@ class SingleBox:
         self.sandbox = sandbox
         self.pfi: PfiSandbox | None = None
         self.insi: InsiSandbox | None = None
+        self.smtp: SmtpSandbox | None = None
         self.endpoints: Endpoints | None = None
         self.missing: list[str] = []  # what the site has not configured yet, in the user's words
         self.worker: RisWorker | None = None
@@ -119,6 +123,7 @@ class SingleBox:
             pam=f"mllp://{pam.host}:{pam.port}" if pam else "not started",
             pfi=f"mllp://127.0.0.1:{self.pfi.port}" if self.pfi else None,
             insi=self.insi.url if self.insi else None,
+            smtp=f"smtp://127.0.0.1:{self.smtp.port}" if self.smtp else None,
         )
 
     async def _until_worker_ready(self, timeout: float = 120) -> None:
@@ -167,6 +172,18 @@ class SingleBox:
         )
         wsdl = bundled_wsdl()
         self.insi = await self._stack.enter_async_context(InsiSandbox(wsdl=wsdl))
+        # The site's SMTP relay for the engine's own mails (reminders), with TLS from a test CA.
+        self.smtp = await self._stack.enter_async_context(
+            SmtpSandbox(folder=self.data_dir / "mss-received", tls_dir=self.data_dir / "sandbox-smtp-tls")
+        )
+        await MailSender(
+            host="127.0.0.1",
+            port=self.smtp.port,
+            security="starttls",
+            ca_bundle=str(self.smtp.ca_pem),
+            from_address=site.return_address,
+            from_label=site.sender_label,
+        ).asave(DEFAULT_NAME, overwrite=True)
         await PfiEndpoint(host="127.0.0.1", port=self.pfi.port, receipt_port=zam.port).asave(
             DEFAULT_NAME, overwrite=True
         )

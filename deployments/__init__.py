@@ -10,7 +10,14 @@ from typing import Any
 
 import yaml
 
-from flows.names import IDENTITY_FEED_FLOW, LIFECYCLE_FLOW, RETRY_FLOW
+from flows.names import (
+    ANNOUNCEMENT_FLOW,
+    DELETION_FLOW,
+    IDENTITY_FEED_FLOW,
+    LIFECYCLE_FLOW,
+    REMINDER_FLOW,
+    RETRY_FLOW,
+)
 
 SPEC = Path(__file__).with_name("prefect.yaml")
 WORK_POOL = "ris"
@@ -19,6 +26,9 @@ ENTRYPOINTS = {
     LIFECYCLE_FLOW: "flows/report_lifecycle.py:report_lifecycle",
     RETRY_FLOW: "flows/delivery_retry.py:retry_delivery",
     IDENTITY_FEED_FLOW: "flows/identity_feed.py:identity_feed",
+    ANNOUNCEMENT_FLOW: "flows/announcement.py:announcement_release",
+    DELETION_FLOW: "flows/report_deletion.py:report_deletion",
+    REMINDER_FLOW: "flows/reminders.py:report_reminders",
 }
 
 
@@ -38,3 +48,6 @@ def deployment_name(flow_name: str) -> str:
 LIFECYCLE_DEPLOYMENT = deployment_name(LIFECYCLE_FLOW)
 RETRY_DEPLOYMENT = deployment_name(RETRY_FLOW)
 IDENTITY_FEED_DEPLOYMENT = deployment_name(IDENTITY_FEED_FLOW)
+ANNOUNCEMENT_DEPLOYMENT = deployment_name(ANNOUNCEMENT_FLOW)
+DELETION_DEPLOYMENT = deployment_name(DELETION_FLOW)
+REMINDER_DEPLOYMENT = deployment_name(REMINDER_FLOW)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect.deployments import run_deployment
 
-from deployments import LIFECYCLE_DEPLOYMENT, RETRY_DEPLOYMENT
+from deployments import ANNOUNCEMENT_DEPLOYMENT, DELETION_DEPLOYMENT, LIFECYCLE_DEPLOYMENT, RETRY_DEPLOYMENT
 
 
 def lifecycle_key(report_id: str, version: int) -> str:
@@ -24,9 +24,32 @@ async def start_lifecycle(report_id: str, version: int) -> str:
     return str(run.id)
 
 
-async def start_retry(report_id: str, version: int) -> str:
+async def start_retry(report_id: str, version: int, action: str | None = None) -> str:
     """Start an administrator's retry run of one version's failed HL7 delivery; returns its id."""
+    parameters = {"report_id": report_id, "version": version, "action": action}
+    run = await run_deployment(RETRY_DEPLOYMENT, parameters=parameters, timeout=0, as_subflow=False)
+    return str(run.id)
+
+
+async def start_announcement(report_id: str, version: int) -> str:
+    """Start the run that releases what the announcement held back (at most one per version)."""
     run = await run_deployment(
-        RETRY_DEPLOYMENT, parameters={"report_id": report_id, "version": version}, timeout=0, as_subflow=False
+        ANNOUNCEMENT_DEPLOYMENT,
+        parameters={"report_id": report_id, "version": version},
+        timeout=0,
+        idempotency_key=f"announce-{report_id}-v{version}",
+        as_subflow=False,
+    )
+    return str(run.id)
+
+
+async def start_deletion(report_id: str, version: int) -> str:
+    """Start the deletion run of a report (at most one per report)."""
+    run = await run_deployment(
+        DELETION_DEPLOYMENT,
+        parameters={"report_id": report_id, "version": version},
+        timeout=0,
+        idempotency_key=f"delete-{report_id}",
+        as_subflow=False,
     )
     return str(run.id)

@@ -3,3 +3,6 @@
 LIFECYCLE_FLOW = "report-lifecycle"
 RETRY_FLOW = "delivery-retry"
 IDENTITY_FEED_FLOW = "identity-feed"
+ANNOUNCEMENT_FLOW = "announcement-release"
+DELETION_FLOW = "report-deletion"
+REMINDER_FLOW = "report-reminders"

@@ -1,7 +1,9 @@
 """The lifecycle of one validated report version, from identity check to its deliveries.
 
-Steps that later work delivers (announcement gate, direct DMP feed, direct MSSanté) are absent here: with
-the site's PFI route, the PFI relays the DMP and MSSanté copies and its ZAM receipts update them.
+With the site's PFI route, the PFI relays the DMP and MSSanté copies and its ZAM receipts update them
+(direct DMP and MSSanté are later work). A version n+1 is a replacement ("annule et remplace") to every
+recipient routing gives. A patient copy held back for the announcement leaves here when the
+announcement was recorded meanwhile, otherwise with the announcement's own run.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.names import LIFECYCLE_FLOW
+from flows.release import release_announced
 from tasks.deliveries import plan_deliveries
 from tasks.documents import build_documents
-from tasks.hl7 import publish_hl7
+from tasks.hl7 import own_action, publish_hl7
 from tasks.identity import check_identity
 
 
@@ -27,5 +30,7 @@ async def report_lifecycle(report_id: str, version: int) -> dict[str, object]:
         "planned": planned,
     }
     if "pending" in planned.get("hl7", []):
-        outcome["hl7"] = await publish_hl7(report_id, version)
+        outcome["hl7"] = await publish_hl7(report_id, version, own_action(version))
+    if "waiting_announcement" in planned.get("mss-patient", []):
+        outcome["released"] = await release_announced(report_id, version)
     return outcome

@@ -251,3 +251,15 @@ def sample_worklist(reports: int = 8, *, now: dt.datetime | None = None) -> dict
 def validator_for(report: dict[str, Any]) -> str:
     """The demo's radiologist validates her own reports."""
     return report["author_rpps"]
+
+
+CORRECTION = "\nAddendum : mesure corrigée après relecture ; conclusion inchangée."
+
+
+def follow_ups(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """What the demo does after the first wave: (the report whose announcement it records, the report it
+    replaces with a corrected text): the first announcement case, and the first case (PROFILES[0], a
+    qualified identity with a copy to a specialist, so the replacement reaches every channel)."""
+    items = data["reports"]
+    announced = next((item["id"] for item in items if item.get("announcement_required")), None)
+    return announced, items[0]["id"] if items else None

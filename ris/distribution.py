@@ -1,8 +1,14 @@
-"""Planning the deliveries of a validated version: one row per channel x recipient, created once.
+"""Planning the deliveries of a validated version: one row per channel x recipient x action, created once.
 
 Routing (`ris.routing`) decides who gets what and why not; this records it. Each row gets its
 idempotency key here, once: re-planning keeps existing rows untouched, so a retry, a re-run or a crash
 never mints a second key.
+
+Actions (`Delivery.action`): a version's own message is `initial` (version 1) or `replace` (version n+1,
+to every recipient and channel routing gives, "annule et remplace"). A patient copy held back for the
+announcement is planned under `release`; once the announcement is recorded, the DMP copy gets a
+`visibility` update and the patient copy leaves with the `release` message (dmp-xds.md §6). A deletion
+is a `delete` message about the last version the PFI filed.
 """
 
 from __future__ import annotations
@@ -10,30 +16,133 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from ris import routing
+from ris.identity.gate import ins_refusal_reason
 from ris.ids import delivery_key
+from ris.routing import PFI, PlannedDelivery
 from ris.store import deliveries
-from ris.store.models import Delivery
-from ris.store.reports import load_bundle
+from ris.store.models import Channel, Delivery, DeliveryStatus
+from ris.store.reports import ReportBundle, load_bundle
+
+REACHED = (DeliveryStatus.sent, DeliveryStatus.acknowledged, DeliveryStatus.read)
+RELEASE = "release"
+VISIBILITY = "visibility"
+DELETE = "delete"
+
+
+def version_action(version: int) -> str:
+    """The action of a version's own message: the first is initial, every later one replaces."""
+    return "initial" if version == 1 else "replace"
+
+
+def _ensure(
+    session: Session, report_id: str, version: int, planned: PlannedDelivery, action: str
+) -> Delivery:
+    row = deliveries.find(session, report_id, version, planned.channel, planned.recipient, action)
+    if row is not None:
+        return row
+    row = Delivery(
+        report_id=report_id,
+        version=version,
+        action=action,
+        channel=planned.channel,
+        recipient=planned.recipient,
+        route=planned.route,
+        status=planned.status,
+        idempotency_key=delivery_key(planned.channel),
+    )
+    session.add(row)
+    deliveries.set_status(session, row, planned.status, planned.reason)
+    return row
+
+
+def _ensure_message(session: Session, report_id: str, version: int, action: str) -> Delivery:
+    """The hl7 message of an action (its MSH-10 minted once)."""
+    message = PlannedDelivery(Channel.hl7, PFI, DeliveryStatus.pending, None, PFI)
+    return _ensure(session, report_id, version, message, action)
+
+
+def _statuses(session: Session, report_id: str, version: int) -> dict[str, list[str]]:
+    statuses: dict[str, list[str]] = {}
+    for row in deliveries.for_version(session, report_id, version):
+        statuses.setdefault(row.channel.value, []).append(row.status.value)
+    return statuses
 
 
 def plan_version(session: Session, report_id: str, version: int, *, pfi: bool) -> dict[str, list[str]]:
     """Create the missing Delivery rows of this version; returns the statuses per channel (no addresses)."""
     bundle = load_bundle(session, report_id, version)
+    own = version_action(version)
     for planned in routing.plan(bundle, pfi=pfi):
-        if deliveries.find(session, report_id, version, planned.channel, planned.recipient):
-            continue
-        row = Delivery(
-            report_id=report_id,
-            version=version,
-            channel=planned.channel,
-            recipient=planned.recipient,
-            route=planned.route,
-            status=planned.status,
-            idempotency_key=delivery_key(planned.channel),
-        )
-        session.add(row)
-        deliveries.set_status(session, row, planned.status, planned.reason)
-    statuses: dict[str, list[str]] = {}
-    for row in deliveries.for_version(session, report_id, version):
-        statuses.setdefault(row.channel.value, []).append(row.status.value)
-    return statuses
+        waiting = planned.status is DeliveryStatus.waiting_announcement
+        _ensure(session, report_id, version, planned, RELEASE if waiting else own)
+    return _statuses(session, report_id, version)
+
+
+def message_for(session: Session, report_id: str, version: int, action: str) -> Delivery | None:
+    """The version's hl7 message of one action, if it was planned."""
+    return deliveries.find(session, report_id, version, Channel.hl7, PFI, action)
+
+
+def own_message(session: Session, report_id: str, version: int) -> Delivery | None:
+    """The version's own hl7 message (initial or replacement), if it was planned."""
+    return message_for(session, report_id, version, version_action(version))
+
+
+def _patient_block(bundle: ReportBundle) -> str | None:
+    """The patient's gates, evaluated again when the copy is released (mssante.md §4, INS rule 28)."""
+    if bundle.report.refuse_mss_patient:
+        return "patient refused sending to Mon espace santé"
+    return ins_refusal_reason(bundle.patient)
+
+
+def plan_release(session: Session, report_id: str, version: int) -> list[str]:
+    """After the announcement: what the version's held-back copies need, once its own message was filed by
+    the PFI (before that, the own message itself goes out visible). Returns the hl7 actions to send.
+
+    The DMP copy was relayed as INVISIBLE_PATIENT: it gets a visibility update (sent whenever the copy
+    was relayed while an announcement was required; a redundant update changes nothing). The patient's
+    copy leaves if its gates still allow it, else it is blocked with the reason."""
+    bundle = load_bundle(session, report_id, version)
+    own = own_message(session, report_id, version)
+    if routing.announcement_pending(bundle) or own is None or own.status not in REACHED:
+        return []
+    rows = deliveries.for_version(session, report_id, version)
+    actions: list[str] = []
+    dmp_copies = [
+        r for r in rows if r.channel is Channel.dmp and r.action == own.action and r.status in REACHED
+    ]
+    if bundle.report.announcement_required and dmp_copies:
+        pending = PlannedDelivery(Channel.dmp, routing.DMP, DeliveryStatus.pending, None, PFI)
+        _ensure(session, report_id, version, pending, VISIBILITY)
+        actions.append(VISIBILITY)
+    block = _patient_block(bundle)
+    for row in rows:
+        if row.action == RELEASE and row.status is DeliveryStatus.waiting_announcement:
+            if block:
+                deliveries.set_status(session, row, DeliveryStatus.blocked, block)
+            else:
+                deliveries.set_status(session, row, DeliveryStatus.pending, "announcement recorded")
+    if any(r.action == RELEASE and r.status is DeliveryStatus.pending for r in rows):
+        actions.append(RELEASE)
+    for action in actions:
+        _ensure_message(session, report_id, version, action)
+    # Every release message of the version, also those a previous run sent (their status is kept).
+    return [a for a in (VISIBILITY, RELEASE) if message_for(session, report_id, version, a)]
+
+
+def published_version(session: Session, report_id: str, latest: int) -> int | None:
+    """The last version whose own message the PFI filed: what a deletion unpublishes."""
+    for version in range(latest, 0, -1):
+        own = own_message(session, report_id, version)
+        if own is not None and own.status in REACHED:
+            return version
+    return None
+
+
+def plan_deletion(session: Session, report_id: str, latest: int) -> int | None:
+    """The deletion message of the published version (created once), or None when nothing was ever
+    filed by the PFI: nothing is sent for a report that never left."""
+    version = published_version(session, report_id, latest)
+    if version is not None:
+        _ensure_message(session, report_id, version, DELETE)
+    return version

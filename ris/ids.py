@@ -19,7 +19,15 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
+REMINDER_DOMAIN = "reminder.ris-engine"
+
+
 def delivery_key(channel: str) -> str:
     """The idempotency key of one delivery. The hl7 one is also the message's MSH-10, an ST of 20
-    characters in v2.5 and v2.6 (80 random bits); the others keep a whole UUID."""
-    return new_key()[:SHORT] if channel == "hl7" else new_key()
+    characters in v2.5 and v2.6 (80 random bits); a reminder's is its mail's Message-ID (without the
+    angle brackets, RFC 5322 id-left@id-right); the others keep a whole UUID."""
+    if channel == "hl7":
+        return new_key()[:SHORT]
+    if channel == "reminder":
+        return f"{new_key()}@{REMINDER_DOMAIN}"
+    return new_key()

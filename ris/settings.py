@@ -69,6 +69,15 @@ class Hl7Routing(BaseModel):
         ],
         description="Combinations accepted beyond the MSSanté matrix, as agreed with the PFI",
     )
+    idempotent_on_control_id: bool = Field(
+        True,
+        description="The PFI files a message once per MSH-10 (hl7v2-transport.md §9): an AE or a timeout is "
+        "sent again with the same MSH-10. Off: one attempt, and an administrator decides on the retry",
+    )
+    deletion_notice_mss: bool = Field(
+        False,
+        description="RIS.MSS.16: a deletion also goes to the MSSanté recipients of the report (a notice)",
+    )
     request_receipts: bool = Field(True, description="Ask the PFI for ZAM receipts (ACK_RECEPTION)")
     request_read_receipts: bool = Field(True, description="Ask for MSSanté read receipts (ACK_LECTURE_MSS)")
 
@@ -103,6 +112,18 @@ class SiteSettings(BaseModel):
         description="RIS.MSS.15 banner on versions ≥ 2; {date} is the replaced version's validation date",
     )
     reminder_delay_hours: float = Field(48, gt=0, description="RIS.CRR.06 provisional-report reminder delay")
+    announcement_reminder_delay_hours: float = Field(
+        48,
+        gt=0,
+        description="Reminder to the validating radiologist when a required announcement is still not "
+        "recorded this long after validation",
+    )
+    reminder_repeat_hours: float | None = Field(
+        None,
+        gt=0,
+        description="A report still overdue is reminded again after this many hours; empty: after its "
+        "delay again (once per report per delay period)",
+    )
     review_period_days: int = Field(30, gt=0, description="RIS.CRR.05 review list period")
     sender_label: str = "Centre d'Imagerie Médicale Démo"
     return_address: str = "secretariat@imagerie-demo.mssante.fr"

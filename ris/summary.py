@@ -20,6 +20,10 @@ PROGRESS = [
 ]
 
 
+# The channels a report is distributed on; `reminder` mails go to the site's own radiologists.
+DISTRIBUTION = tuple(c for c in Channel if c is not Channel.reminder)
+
+
 def channel_status(rows: list[Delivery], planned: bool) -> tuple[DeliveryStatus, str | None]:
     if not rows:
         if planned:
@@ -38,11 +42,12 @@ def report_summary(session: Session, report_id: str, *, with_timeline: bool = Fa
     """`{"id", "version", "status", "channels": {CHANNEL: STATUS}, "reasons": {CHANNEL: REASON}}`."""
     report = get_report(session, report_id)
     rows = deliveries.for_version(session, report.id, report.version) if report.version else []
+    rows = [r for r in rows if r.channel is not Channel.reminder]  # reminders are not distribution
     planned = bool(rows)
     channels: dict[str, str] = {}
     reasons: dict[str, str] = {}
     unvalidated = f"report is {report.status.value}: nothing leaves the RIS" if report.version == 0 else None
-    for channel in Channel:
+    for channel in DISTRIBUTION:
         if unvalidated:
             status, reason = DeliveryStatus.blocked, unvalidated
         else:
@@ -58,9 +63,17 @@ def report_summary(session: Session, report_id: str, *, with_timeline: bool = Fa
         "reasons": reasons,
     }
     if with_timeline:
+        summary["announcement"] = {
+            "required": report.announcement_required,
+            "recorded_at": report.announcement_recorded_at.isoformat()
+            if report.announcement_recorded_at
+            else None,
+            "recorded_by": report.announcement_recorded_by,
+        }
         summary["deliveries"] = [
             {
                 "channel": r.channel.value,
+                "action": r.action,
                 "recipient": r.recipient,
                 "route": r.route,
                 "status": r.status.value,
@@ -74,4 +87,19 @@ def report_summary(session: Session, report_id: str, *, with_timeline: bool = Fa
             }
             for r in rows
         ]
+        reminders = deliveries.reminders(session, report.id)
+        if reminders:  # only reports that were reminded carry the key: the shared shape stays as it was
+            summary["reminders"] = [
+                {
+                    "action": r.action,
+                    "version": r.version,
+                    "status": r.status.value,
+                    "reason": r.reason,
+                    "timeline": [
+                        {"at": e.at.isoformat(), "status": e.status.value, "detail": e.detail}
+                        for e in deliveries.timeline(session, r.id)
+                    ],
+                }
+                for r in reminders
+            ]
     return summary

@@ -28,3 +28,13 @@ async def build_documents(report_id: str, version: int) -> dict[str, str]:
     facts = await unit_of_work(documents.collect_version, report_id, version, settings)
     built = await process_pool.shared().run(documents.render, facts, settings)
     return await asyncio.to_thread(stored.keep, report_id, version, built)
+
+
+@task(name="rebuild-documents", task_run_name="rebuild-documents-{report_id}-v{version}")
+async def rebuild_documents(report_id: str, version: int, reason: str) -> dict[str, str]:
+    """Build the version's documents again from the identity as it is now (without the INS of an identity
+    no longer qualified) and keep them in place of the stored ones, which never left."""
+    settings = await load_site_settings()
+    facts = await unit_of_work(documents.collect_version, report_id, version, settings)
+    built = await process_pool.shared().run(documents.render, facts, settings)
+    return await asyncio.to_thread(stored.rebuilt, report_id, version, built, reason)

@@ -13,10 +13,17 @@ from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
 from ris.channels.hl7 import publish
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
+from ris.distribution import version_action
 from ris.store.db import unit_of_work
+from tasks.documents import rebuild_documents
 from tasks.run_context import final_attempt, run_logger, sending_retries
 
 RETRIES = 5
+
+
+def own_action(version: int) -> str:
+    """The action of a version's own message: initial, or replace from version 2 on."""
+    return version_action(version)
 
 
 @task(
@@ -31,6 +38,14 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
     settings = await load_site_settings()
     endpoint = await load_pfi_endpoint()
     attempt = await unit_of_work(publish.prepare, report_id, version, action, settings)
+    if attempt.rebuild:
+        log.warning(
+            "report %s v%s: identity no longer qualified, documents rebuilt without the INS",
+            report_id,
+            version,
+        )
+        await rebuild_documents(report_id, version, "identity no longer qualified at send time (INS rule 28)")
+        attempt = await unit_of_work(publish.prepare, report_id, version, action, settings)
     if attempt.er7 is None:
         log.info(
             "report %s v%s: hl7 delivery %s is %s, nothing to send",
@@ -47,7 +62,8 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
         log.error("hl7 delivery %s rejected by the PFI: %s", attempt.delivery_id, exc.reason)
         return status.value
     except Hl7Transient as exc:
-        give_up = final_attempt()
+        # The same MSH-10 again only when the PFI files a message once per MSH-10 (§9 of the volet).
+        give_up = final_attempt() or not settings.hl7.idempotent_on_control_id
         status = await unit_of_work(publish.record_transient, attempt, exc.reason, give_up=give_up)
         if give_up:
             log.error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from sqlmodel import select
@@ -39,9 +40,25 @@ def test_validate_refuses_bad_input_and_changes_nothing(db_url):
         assert session.exec(select(ReportVersion)).all() == []
 
 
+async def _without_lifecycle_deployment() -> None:
+    """Other tests of the session may have applied the deployments to the shared test server."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from deployments import LIFECYCLE_DEPLOYMENT
+
+    async with get_client() as client:
+        try:
+            deployment = await client.read_deployment_by_name(LIFECYCLE_DEPLOYMENT)
+        except ObjectNotFound:
+            return
+        await client.delete_deployment(deployment.id)
+
+
 def test_validation_is_kept_when_the_engine_is_not_up(db_url, prefect_server):
-    """No deployment is served by the test server: the run cannot start, the validation stays, and the
+    """No lifecycle deployment on the server: the run cannot start, the validation stays, and the
     message says how to start it later."""
+    asyncio.run(_without_lifecycle_deployment())
     data = _load()
     item = data["reports"][0]
     result = runner.invoke(app, ["report", "validate", item["id"], "--by", item["author_rpps"]])

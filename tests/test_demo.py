@@ -25,13 +25,17 @@ def test_demo_runs_the_sample_worklist_end_to_end(tmp_path, shared):
     assert len(rows) == 8
     statuses = [r["channels"] for r in rows.values()]
     first, announced, recup, _prov, refused, _vali, blocked_dmp, provisional = rows.values()
+    assert first["version"] == 2  # replaced ("annule et remplace") after its first version went out
     assert first["channels"] == {
         "dmp": "acknowledged",
         "mss-ps": "read",
         "mss-patient": "read",
         "hl7": "acknowledged",
     }
-    assert announced["channels"]["mss-patient"] == "waiting_announcement"
+    assert "version 2 replaces version 1" in result.stdout
+    # The announcement was recorded: the patient's copy left, the DMP copy was made visible.
+    assert announced["channels"]["mss-patient"] == "read" and announced["channels"]["dmp"] == "acknowledged"
+    assert any((tmp_path / "data" / "demo" / "pfi-received").iterdir())
     assert recup["channels"]["dmp"] == "blocked" and "INS rule 28" in recup["reasons"]["dmp"]
     assert refused["channels"]["mss-patient"] == "blocked" and "refused" in refused["reasons"]["mss-patient"]
     assert blocked_dmp["channels"]["dmp"] == "blocked" and "RIS.DMP.03" in blocked_dmp["reasons"]["dmp"]

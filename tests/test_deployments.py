@@ -6,18 +6,19 @@ from __future__ import annotations
 from deployments import (
     ENTRYPOINTS,
     IDENTITY_FEED_DEPLOYMENT,
-    LIFECYCLE_DEPLOYMENT,
-    RETRY_DEPLOYMENT,
     WORK_POOL,
+    deployment_name,
     specs,
 )
 from deployments.entrypoints import load_flow
-from flows.names import IDENTITY_FEED_FLOW, LIFECYCLE_FLOW, RETRY_FLOW
+from flows.names import ANNOUNCEMENT_FLOW, DELETION_FLOW, IDENTITY_FEED_FLOW, LIFECYCLE_FLOW, RETRY_FLOW
+
+PER_REPORT = {LIFECYCLE_FLOW, RETRY_FLOW, ANNOUNCEMENT_FLOW, DELETION_FLOW}
 
 
 def test_prefect_yaml_entrypoints_are_the_engine_flows():
     by_flow = {load_flow(spec["entrypoint"]).name: spec for spec in specs()}
-    assert set(by_flow) == {LIFECYCLE_FLOW, RETRY_FLOW, IDENTITY_FEED_FLOW} == set(ENTRYPOINTS)
+    assert set(by_flow) == set(ENTRYPOINTS) >= PER_REPORT | {IDENTITY_FEED_FLOW}
     for flow_name, spec in by_flow.items():
         assert spec["entrypoint"] == ENTRYPOINTS[flow_name]
         assert spec["work_pool"]["name"] == WORK_POOL
@@ -27,7 +28,7 @@ def test_prefect_yaml_entrypoints_are_the_engine_flows():
 
 def test_the_cli_starts_runs_by_the_names_prefect_yaml_declares():
     names = {f"{load_flow(s['entrypoint']).name}/{s['name']}" for s in specs()}
-    assert {LIFECYCLE_DEPLOYMENT, RETRY_DEPLOYMENT, IDENTITY_FEED_DEPLOYMENT} == names
+    assert {deployment_name(flow_name) for flow_name in ENTRYPOINTS} == names
 
 
 async def test_the_single_box_applies_every_deployment_of_prefect_yaml(prefect_server):
@@ -37,7 +38,7 @@ async def test_the_single_box_applies_every_deployment_of_prefect_yaml(prefect_s
 
     await apply_deployments("apply-test")
     async with get_client() as client:
-        for name in (LIFECYCLE_DEPLOYMENT, RETRY_DEPLOYMENT, IDENTITY_FEED_DEPLOYMENT):
+        for name in map(deployment_name, ENTRYPOINTS):
             deployment = await client.read_deployment_by_name(name)
             assert deployment.work_pool_name == "apply-test"
         feed = await client.read_deployment_by_name(IDENTITY_FEED_DEPLOYMENT)

@@ -12,6 +12,7 @@ import datetime as dt
 from lxml import etree
 
 from ris.documents.facts import SEX_LABELS, Facts, Person
+from ris.identity.nir import INS_OIDS
 from ris.settings import SiteSettings
 
 HL7 = "urn:hl7-org:v3"
@@ -114,6 +115,14 @@ def _radiologist(parent: etree._Element, tag: str, person: Person, settings: Sit
         _el(entity, "telecom", value=f"mailto:{person.mss_address}", use="WP")
     _name(_el(entity, "assignedPerson"), person)
     _organisation(entity, "representedOrganization", settings, industry=True)
+
+
+def carries_ins(cda: bytes) -> bool:
+    """Whether a CDA's recordTarget holds an INS: such a document may only leave for a qualified
+    identity (INS rule 28, evaluated again at send time)."""
+    root = etree.fromstring(cda, parser=etree.XMLParser(resolve_entities=False, huge_tree=True))
+    roots = root.xpath("/h:ClinicalDocument/h:recordTarget/h:patientRole/h:id/@root", namespaces={"h": HL7})
+    return any(str(r) in INS_OIDS for r in roots)
 
 
 def _record_target(doc: etree._Element, facts: Facts, settings: SiteSettings) -> None:

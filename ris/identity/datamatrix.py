@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from PIL import Image
 from pylibdmtx import pylibdmtx
 
+from ris.identity.nir import INS_OIDS
 from ris.store.models import Patient
 
 HEADER = "IS01" + "0" * 22
 GS = "\x1d"
-INS_OIDS = frozenset(f"1.2.250.1.213.1.4.{arc}" for arc in (8, 9, 10, 11))  # NIR, NIA, test, demo
 _LIGATURES = str.maketrans({"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß": "SS"})
 _ALLOWED_TRAIT = re.compile(r"^[A-Z][A-Z '\-]*$")
 

@@ -78,3 +78,13 @@ def failed(session: Session, channel: Channel | None = None, report_id: str | No
     if report_id is not None:
         stmt = stmt.where(Delivery.report_id == report_id)
     return list(session.exec(stmt.order_by(Delivery.updated_at)))
+
+
+def reminders(session: Session, report_id: str) -> list[Delivery]:
+    """The reminder mails about a report (RIS.CRR.06), oldest first."""
+    stmt = (
+        select(Delivery)
+        .where(Delivery.report_id == report_id, Delivery.channel == Channel.reminder)
+        .order_by(Delivery.id)
+    )
+    return list(session.exec(stmt))

@@ -70,3 +70,28 @@ def keep(report_id: str, version: int, built: BuiltDocuments) -> dict[str, str]:
             if winner is None:
                 raise
             return summary(winner)
+
+
+def rebuilt(report_id: str, version: int, built: BuiltDocuments, reason: str) -> dict[str, str]:
+    """Put documents rebuilt for the same version (same document id) in place of the stored ones, which
+    never left, audited with the reason (INS rule 28 at send time)."""
+    with session_scope() as session:
+        row = find(session, report_id, version)
+        if row is None:
+            raise LookupError(f"report {report_id} v{version}: no documents stored to rebuild")
+        if built.document_id != row.document_id:
+            raise ValueError(f"report {report_id} v{version}: a rebuild keeps the version's document id")
+        row.cda_sha256 = blobs.put(session, built.cda, CDA_MEDIA_TYPE)
+        row.pdf_sha256 = blobs.put(session, built.pdf, PDF_MEDIA_TYPE)
+        session.add(row)
+        audit.record(
+            session,
+            actor="engine",
+            action="document.rebuild",
+            object_type="report",
+            object_id=report_id,
+            version=version,
+            document_id=row.document_id,
+            reason=reason,
+        )
+        return summary(row)

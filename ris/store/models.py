@@ -52,6 +52,7 @@ class Channel(StrEnum):
     mss_ps = "mss-ps"
     mss_patient = "mss-patient"
     hl7 = "hl7"
+    reminder = "reminder"  # a mail to a radiologist of the site (RIS.CRR.06); never leaves the site's staff
 
 
 class DeliveryStatus(StrEnum):

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from ris import reports
 from ris.settings import SiteSettings
-from ris.store.models import IdentityStatus, ReportStatus
+from ris.store.models import IdentityStatus
 from ris.store.reports import ReportBundle, load_bundle
 from tests import factories
 
@@ -52,11 +52,8 @@ def settings() -> SiteSettings:
 def replace(session: Session, bundle: ReportBundle, *, body: str | None = None) -> ReportBundle:
     """Edit the validated report and validate it again: version n+1 replaces version n."""
     report = bundle.report
-    report.status = ReportStatus.draft
-    report.body = body or report.body + "\nAddendum : contrôle à 3 mois conseillé."
-    session.add(report)
-    session.flush()
-    reports.validate(session, report.id, factories.RADIOLOGIST_RPPS)
+    text = body or report.body + "\nAddendum : contrôle à 3 mois conseillé."
+    reports.replace(session, report.id, text, None, factories.RADIOLOGIST_RPPS)
     session.commit()
     return load_bundle(session, report.id)
 

@@ -28,6 +28,7 @@ from ris.channels.hl7.vocabulary import (
     DOCUMENT_TYPE_CODE,
     METADATA,
     METADATA_SYSTEM,
+    METADATA_UPDATES,
     PROFILE,
     VERSION,
     YES_NO_SYSTEM,
@@ -83,7 +84,8 @@ def going(pub: Publication, channel: Channel) -> list[PlannedDelivery]:
 
 
 def distribution_flags(pub: Publication) -> DistributionFlags:
-    return routing.flags(list(pub.relayed), pub.bundle, modif_conf_code=pub.modif_conf_code)
+    modified = pub.modif_conf_code or pub.action in METADATA_UPDATES
+    return routing.flags(list(pub.relayed), pub.bundle, modif_conf_code=modified)
 
 
 def _check_input(pub: Publication) -> None:
@@ -286,7 +288,9 @@ def _fill_txa(txa: Segment, pub: Publication, tz: str) -> None:
     txa.txa_3 = "TEXT"
     txa.txa_4 = dtm(bundle.version.validated_at, tz)
     txa.txa_12 = bundle.version.document_id  # root-only OID: the DMP refuses OID^extension
-    if bundle.previous is not None and pub.action in ("replace", "delete"):
+    if pub.action in METADATA_UPDATES:  # the document whose metadata change is the document itself
+        txa.txa_13 = bundle.version.document_id
+    elif bundle.previous is not None and pub.action in ("replace", "delete"):
         txa.txa_13 = bundle.previous.document_id
     txa.txa_17 = "AU"
     txa.txa_22 = participants.national_ps_id(bundle.validator)

@@ -15,6 +15,8 @@ from sqlmodel import Session, select
 from ris import routing
 from ris.channels.hl7.message import Hl7RuleError, MatrixRefusal, Publication, render
 from ris.channels.hl7.vocabulary import ACTIONS
+from ris.documents.cda import carries_ins
+from ris.identity.gate import ins_refusal_reason
 from ris.identity.partners import record_partner_exchange
 from ris.routing import PFI, PlannedDelivery
 from ris.settings import SiteSettings
@@ -25,6 +27,7 @@ from ris.store.reports import load_bundle
 
 DELIVERED = (DeliveryStatus.acknowledged, DeliveryStatus.read)
 REACHED = (DeliveryStatus.sent, DeliveryStatus.acknowledged, DeliveryStatus.read)
+PATIENT_FACING = (Channel.dmp, Channel.mss_patient)  # the copies that need a qualified identity
 RELAY_FAILED = "PFI message failed: "  # prefix of relayed failures caused by the hl7 message itself
 
 
@@ -40,6 +43,7 @@ class Attempt:
     patient_id: int | None = None
     ins_included: bool = False
     document_id: str | None = None
+    rebuild: bool = False  # the stored CDA carries an INS the identity may no longer lend: rebuild first
 
 
 def hl7_delivery(session: Session, report_id: str, version: int, action: str) -> Delivery:
@@ -69,7 +73,8 @@ def relayed(session: Session, hl7: Delivery) -> list[Delivery]:
         if d.route == PFI and d.channel is not Channel.hl7
     ]
     if hl7.action == "delete":
-        return [d for d in rows if d.status in REACHED]
+        reached = {(d.channel, d.recipient): d for d in rows if d.status in REACHED}
+        return list(reached.values())
     return [d for d in rows if d.action == hl7.action]
 
 
@@ -127,10 +132,14 @@ def prepare(
     if hl7.status in DELIVERED:
         return Attempt(hl7.id, hl7.idempotency_key, hl7.status, None)
     others = relayed(session, hl7)
+    if action == "delete" and not settings.hl7.deletion_notice_mss:  # RIS.MSS.16 is the site's choice
+        others = [row for row in others if row.channel is Channel.dmp]
     if hl7.status is DeliveryStatus.failed and action != "delete":  # an administrator's retry
         for row in others:
             if row.status is DeliveryStatus.failed and (row.reason or "").startswith(RELAY_FAILED):
                 deliveries.set_status(session, row, DeliveryStatus.pending, "PFI message sent again")
+    if action != "delete" and not _identity_allows_sending(session, hl7, others):
+        return Attempt(hl7.id, hl7.idempotency_key, hl7.status, None, rebuild=True)
     publication = _publication(session, hl7, others)
     try:
         rendered = render(publication, settings, now=now)
@@ -151,6 +160,20 @@ def prepare(
         ins_included=rendered.ins_included,
         document_id=publication.bundle.version.document_id,
     )
+
+
+def _identity_allows_sending(session: Session, hl7: Delivery, others: list[Delivery]) -> bool:
+    """INS rule 28 when the message leaves, not only when its documents were built: for an identity no
+    longer qualified, the DMP and patient copies are blocked with the reason, and a stored CDA carrying
+    the INS must be rebuilt without it (False) before anything leaves."""
+    patient = load_bundle(session, hl7.report_id, hl7.version).patient
+    refusal = ins_refusal_reason(patient)
+    if refusal is None:
+        return True
+    for row in others:
+        if row.channel in PATIENT_FACING and row.status is DeliveryStatus.pending:
+            deliveries.set_status(session, row, DeliveryStatus.blocked, f"at send time: {refusal}")
+    return not carries_ins(load_cda(session, hl7.report_id, hl7.version))
 
 
 def _fail(session: Session, hl7: Delivery, others: list[Delivery], reason: str) -> None:

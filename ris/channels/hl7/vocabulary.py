@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Action = Literal["initial", "replace", "delete"]
+# `visibility` and `release` follow an announcement (dmp-xds.md §6, TRANS IG Exemple 4): replacement
+# messages with MODIF_CONF_CODE=Y on the same document, the first making the DMP copy visible to the
+# patient, the second mailing the patient. Two messages, because one that updates the DMP and mails only
+# the patient is not a combination of the MSSanté matrix.
+Action = Literal["initial", "replace", "visibility", "release", "delete"]
 MessageType = Literal["ORU", "MDM"]
-ACTIONS: tuple[Action, ...] = ("initial", "replace", "delete")
+ACTIONS: tuple[Action, ...] = ("initial", "replace", "visibility", "release", "delete")
+METADATA_UPDATES: tuple[Action, ...] = ("visibility", "release")
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,8 @@ class ActionCodes:
 ACTION_CODES: dict[str, ActionCodes] = {
     "initial": ActionCodes("T02", "NW", "F"),
     "replace": ActionCodes("T10", "RO", "C"),
+    "visibility": ActionCodes("T10", "RO", "C"),
+    "release": ActionCodes("T10", "RO", "C"),
     "delete": ActionCodes("T04", "CA", "D"),
 }
 

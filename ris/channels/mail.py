@@ -1,0 +1,210 @@
+"""Mail from the site's application mailbox (SMTP / MSSanté sender) with aiosmtplib: the reminder message
+and the send itself.
+
+TLS is STARTTLS or implicit TLS, TLS 1.2 at least, the server certificate verified against the configured
+CA bundle (the system CAs when none). A plain connection is allowed to a loopback host only. Faults are
+sorted the way the engine retries: 4xx replies and connection faults are transient (`MailTransient`), 5xx
+replies are permanent (`MailRefused`, with the code and text). The Message-ID is the delivery's
+idempotency key, minted once: a retry after a crash resends the very same message id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import aiosmtplib
+
+Security = Literal["starttls", "tls", "none"]
+SECURITIES: tuple[str, ...] = ("starttls", "tls", "none")
+
+
+class MailConfigError(ValueError):
+    """The sender's configuration cannot be used (names the field and the rule)."""
+
+
+class MailTransient(Exception):
+    """A fault that may pass: 4xx reply, refused or cut connection, timeout. Retry with the same message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MailRefused(Exception):
+    """A permanent refusal (5xx reply, or a TLS certificate the sender cannot trust): never retried."""
+
+    def __init__(self, reason: str, code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to submit mail; `blocks.mail.MailSender.config()` builds one from the saved block."""
+
+    host: str
+    port: int
+    from_address: str
+    from_label: str = ""
+    security: Security = "starttls"
+    ca_bundle: str | None = None  # PEM file of the CAs that may sign the server certificate; None: system
+    client_cert: str | None = None
+    client_key: str | None = None
+    key_passphrase: str | None = None
+    username: str | None = None
+    password: str | None = None
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.security not in SECURITIES:
+            raise MailConfigError(f"security {self.security!r}: must be one of {', '.join(SECURITIES)}")
+        if self.security == "none" and not is_loopback(self.host):
+            raise MailConfigError(
+                f"security 'none': allowed for a loopback host only, not {self.host!r} (use starttls or tls)"
+            )
+        if (self.client_cert is None) != (self.client_key is None):
+            raise MailConfigError("client_cert and client_key: give both or neither")
+        if "@" not in self.from_address:
+            raise MailConfigError(f"from_address {self.from_address!r}: must be a mail address")
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Server certificate and host name verified, TLS 1.2 minimum, the client certificate if any."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_bundle)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.client_cert and self.client_key:
+            context.load_cert_chain(self.client_cert, self.client_key, password=self.key_passphrase)
+        return context
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """What a reminder says: ids and dates only (it goes to a radiologist of the site, and it is logged)."""
+
+    kind: Literal["provisional", "announcement"]
+    report_id: str
+    version: int
+    accession_number: str
+    since: dt.datetime
+
+
+def _local(moment: dt.datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%d/%m/%Y à %H:%M")
+
+
+def reminder_message(
+    reminder: Reminder,
+    *,
+    message_id: str,
+    to: str,
+    config: SmtpConfig,
+    now: dt.datetime,
+    timezone: str = "Europe/Paris",
+) -> EmailMessage:
+    """The reminder mail, in French; `message_id` is the delivery's idempotency key (no angle brackets)."""
+    since = _local(reminder.since, timezone)
+    if reminder.kind == "provisional":
+        subject = f"Rappel : compte rendu {reminder.report_id} provisoire depuis le {since}"
+        lines = [
+            "Bonjour,",
+            "",
+            f"Le compte rendu {reminder.report_id} (numéro d'examen {reminder.accession_number}) est au "
+            f"statut provisoire depuis le {since}.",
+            "Il attend l'avis d'autres radiologues et ne peut être diffusé qu'une fois validé.",
+            "Merci de le relire et de le valider dans le RIS.",
+        ]
+    else:
+        subject = f"Rappel : annonce au patient non enregistrée — compte rendu {reminder.report_id}"
+        lines = [
+            "Bonjour,",
+            "",
+            f"Le compte rendu {reminder.report_id} version {reminder.version} (numéro d'examen "
+            f"{reminder.accession_number}), validé le {since}, nécessite une annonce au patient qui n'est "
+            "pas encore enregistrée.",
+            "Le document reste invisible au patient dans son DMP et ne lui est pas envoyé tant que "
+            "l'annonce n'est pas enregistrée dans le RIS.",
+        ]
+    lines += ["", "Message automatique du RIS : merci de ne pas y répondre."]
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = (
+        formataddr((config.from_label, config.from_address)) if config.from_label else (config.from_address)
+    )
+    message["To"] = to
+    message["Date"] = format_datetime(now.astimezone(dt.UTC))
+    message["Message-ID"] = f"<{message_id}>"
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies
+    message["X-RIS-Report"] = reminder.report_id
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
+    return f"SMTP {exc.code} {exc.message}".strip()[:400]
+
+
+async def send(message: EmailMessage, config: SmtpConfig) -> str:
+    """Submit `message`; returns the server's reply to DATA. MailTransient / MailRefused otherwise."""
+    tls = config.security != "none"
+    try:
+        context = config.tls_context() if tls else None
+    except (OSError, ssl.SSLError) as exc:  # a CA bundle or client key that cannot be read: fix, then retry
+        raise MailRefused(f"TLS configuration: {type(exc).__name__}: {exc}"[:400]) from exc
+    try:
+        errors, response = await aiosmtplib.send(
+            message,
+            hostname=config.host,
+            port=config.port,
+            use_tls=config.security == "tls",
+            start_tls=config.security == "starttls",
+            tls_context=context,
+            validate_certs=tls,
+            username=config.username,
+            password=config.password,
+            timeout=config.timeout_s,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients[0]
+        reason = _reply(refused)
+        if refused.code >= 500:
+            raise MailRefused(reason, refused.code) from exc
+        raise MailTransient(reason) from exc
+    except (
+        aiosmtplib.SMTPConnectError,
+        aiosmtplib.SMTPServerDisconnected,
+        aiosmtplib.SMTPTimeoutError,
+    ) as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise MailRefused(f"TLS: server certificate not trusted ({cause.verify_message})") from exc
+        raise MailTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        if exc.code >= 500:
+            raise MailRefused(_reply(exc), exc.code) from exc
+        raise MailTransient(_reply(exc)) from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise MailRefused(f"TLS: server certificate not trusted ({exc.verify_message})") from exc
+    except (OSError, aiosmtplib.SMTPException) as exc:
+        raise MailTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
+    if errors:  # one recipient per reminder: a partial refusal is that recipient's refusal
+        code, text = next(iter(errors.values()))
+        if code >= 500:
+            raise MailRefused(f"SMTP {code} {text}"[:400], code)
+        raise MailTransient(f"SMTP {code} {text}"[:400])
+    return response[:128]
