@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from cli.common import fail, print_json
+from ris import refusals
 from ris.identity import insi_service
 from ris.identity.actors import OPERATOR, Actor
 from ris.identity.errors import IdentityRuleError
@@ -202,6 +203,74 @@ def listen(
     intake = PamIntake(_policy(own_domain, trusted, not_caring_directly))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(intake, host, port))
+
+
+ChannelOption = typer.Option(
+    ..., "--channel", help="mss-patient (Mon espace santé, RIS.MSS.21) or mss-ps (professionals, RIS.MSS.25)"
+)
+RppsBy = typer.Option(..., "--by", help="RPPS of the user recording it: 11 digits, a known correspondent")
+
+
+@app.command()
+def refusal(
+    ipp: str,
+    channel: str = ChannelOption,
+    refuse: bool = typer.Option(False, "--refuse", help="The patient refuses this channel"),
+    withdraw: bool = typer.Option(False, "--withdraw", help="The patient withdraws an earlier refusal"),
+    by: str = RppsBy,
+    reason: str | None = typer.Option(None, "--reason", help="Why, in a few words (at most 200 characters)"),
+) -> None:
+    """Record the patient's refusal of MSSanté sending on one channel, or its withdrawal (mssante.md §4).
+
+    Stored at patient level with who and when, audited, history kept: every report of the patient follows
+    it unless the report overrides it (`ris report refusal`). It applies to what has not left yet: the
+    routing reads it when a version is planned and when a held-back patient copy is released."""
+    if refuse == withdraw:
+        fail("--refuse / --withdraw: give exactly one of them")
+    with session_scope() as session:
+        try:
+            patient = refusals.patient_by_ipp(session, ipp)
+            which = refusals.check_channel(channel)
+            refusals.check_user(session, by)
+            row = refusals.record(session, patient, which, refuse, by, reason)
+        except refusals.RefusalRuleError as exc:
+            fail(str(exc))
+    what = "refused" if refuse else "not refused"
+    if row is None:
+        typer.echo(f"IPP {ipp}: {which.value} already {what}; nothing recorded")
+        return
+    typer.echo(f"IPP {ipp}: {which.value} {what}, recorded by {by} at {row.at.isoformat(timespec='seconds')}")
+
+
+@app.command("refusals")
+def refusals_history(ipp: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The patient's refusals of MSSanté sending: current values and history (IPP only, no traits), and
+    the reports that override them."""
+    with session_scope() as session:
+        try:
+            patient = refusals.patient_by_ipp(session, ipp)
+        except refusals.RefusalRuleError as exc:
+            fail(str(exc))
+        view = {"ipp": ipp, **refusals.patient_view(session, patient)}
+    if as_json:
+        print_json(view)
+        return
+    current = view["effective"]
+    typer.echo(
+        f"IPP {ipp}  mss-patient {'refused' if current['mss-patient'] else 'allowed'}  "
+        f"mss-ps {'refused' if current['mss-ps'] else 'allowed'}"
+    )
+    for row in view["history"]:
+        what = "refused" if row["refused"] else "withdrawn"
+        why = f"  ({row['reason']})" if row["reason"] else ""
+        typer.echo(f"  {row['at']}  {row['channel']:<12} {what:<9} by {row['by']}{why}")
+    if not view["history"]:
+        typer.echo("  no refusal recorded")
+    for item in view["overrides"]:
+        typer.echo(
+            f"  report {item['report']} overrides: mss-patient {item['mss-patient']}, mss-ps {item['mss-ps']}"
+            f" (by {item['by']} at {item['at']})"
+        )
 
 
 def _date(value: str, option: str) -> dt.date:

@@ -175,3 +175,6 @@ def show(
 from cli import review  # noqa: E402
 
 review.register(app)
+from cli import report_refusal  # noqa: E402
+
+report_refusal.register(app)

@@ -90,7 +90,7 @@ def own_message(session: Session, report_id: str, version: int) -> Delivery | No
 
 def _patient_block(bundle: ReportBundle) -> str | None:
     """The patient's gates, evaluated again when the copy is released (mssante.md §4, INS rule 28)."""
-    if bundle.report.refuse_mss_patient:
+    if bundle.refusals.mss_patient:
         return "patient refused sending to Mon espace santé"
     return ins_refusal_reason(bundle.patient)
 

@@ -96,7 +96,7 @@ def plan(
     add(Channel.dmp, DMP, dmp_block)
 
     for person in ps_recipients(bundle):
-        if report.refuse_mss_ps:
+        if bundle.refusals.mss_ps:
             block = "patient refused sending to professionals by MSSanté"
         elif report.mask_ps:
             block = "document masked to professionals (MASQUE_PS)"
@@ -106,7 +106,9 @@ def plan(
             block = None
         add(Channel.mss_ps, recipient_key(person), block)
 
-    patient_block = "patient refused sending to Mon espace santé" if report.refuse_mss_patient else ins_reason
+    patient_block = (
+        "patient refused sending to Mon espace santé" if bundle.refusals.mss_patient else ins_reason
+    )
     add(Channel.mss_patient, PATIENT, patient_block, waiting=announcement_pending(bundle))
     return planned
 
@@ -133,15 +135,15 @@ def flags(
 def listed_recipients(bundle: ReportBundle) -> list[str]:
     """RIS.DOC.04: every recipient the report will be sent to, printed on the report.
 
-    Professionals the patient refused are excluded (RIS.MSS.25); the patient's own mailbox is listed when
-    the report will reach it (now or after the announcement)."""
+    Professionals the patient refused are excluded (RIS.MSS.25; the effective refusals, `bundle.refusals`);
+    the patient's own mailbox is listed when the report will reach it (now or after the announcement)."""
     report = bundle.report
     lines: list[str] = []
-    if not report.refuse_mss_ps and not report.mask_ps:
+    if not bundle.refusals.mss_ps and not report.mask_ps:
         for person in ps_recipients(bundle):
             name = " ".join(p for p in (person.title, person.given, person.family) if p)
             where = person.mss_address or person.organisation or ""
             lines.append(f"{name} — {where}" if where else name)
-    if not report.refuse_mss_patient and ins_refusal_reason(bundle.patient) is None:
+    if not bundle.refusals.mss_patient and ins_refusal_reason(bundle.patient) is None:
         lines.append("Le patient — messagerie Mon espace santé")
     return lines

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from sqlmodel import Session, select
 
-from ris import specialties
+from ris import refusals, specialties
 from ris.identity import registry
 from ris.identity.actors import IDENTITY_WRITE, Actor
 from ris.identity.errors import IdentityRuleError
@@ -38,6 +38,7 @@ from ris.store.models import (
     Exam,
     IdentityStatus,
     Patient,
+    RefusalChannel,
     Report,
     ReportRecipient,
     ReportStatus,
@@ -89,6 +90,13 @@ class InsIn(_Record):
     )
 
 
+class RefusalsIn(_Record):
+    """The patient's refusals of MSSanté sending (mssante.md §4), stored at patient level."""
+
+    mss_patient: bool = Field(False, description="Refuses the Mon espace santé mail (RIS.MSS.21)")
+    mss_ps: bool = Field(False, description="Refuses mails to professionals by MSSanté (RIS.MSS.25)")
+
+
 class PatientIn(_Record):
     ipp: str = Field(pattern=r"^[A-Za-z0-9._-]{1,32}$")
     birth_name: Name
@@ -106,6 +114,11 @@ class PatientIn(_Record):
     street: str | None = Field(None, max_length=200)
     postal_code: str | None = Field(None, max_length=10)
     city: str | None = Field(None, max_length=100)
+    refusals: RefusalsIn | None = Field(
+        None,
+        description="Patient-level refusals, recorded with the actor 'worklist'; every report of the patient "
+        "follows them unless the report overrides them (refuse_mss_patient / refuse_mss_ps)",
+    )
 
 
 class ExamIn(_Record):
@@ -142,8 +155,16 @@ class ReportIn(_Record):
     recipients: list[Rpps] = Field(default_factory=list, description="Correspondents in copy (RPPS)")
     announcement_required: bool = False
     dmp_blocked: bool = False
-    refuse_mss_patient: bool = False
-    refuse_mss_ps: bool = False
+    refuse_mss_patient: bool | None = Field(
+        None,
+        description="Per-report override of the patient's refusal of the Mon espace santé mail (RIS.MSS.21): "
+        "true refuses, false allows, absent or null follows the patient's refusals",
+    )
+    refuse_mss_ps: bool | None = Field(
+        None,
+        description="Per-report override of the patient's refusal of mails to professionals (RIS.MSS.25): "
+        "true refuses, false allows, absent or null follows the patient's refusals",
+    )
     mask_ps: bool = False
     invisible_legal_reps: bool = False
     secret_connection: bool = False
@@ -223,7 +244,7 @@ def _store_patient(session: Session, rec: PatientIn, actor: str) -> str:
         patient = registry.create_identity(
             session,
             who,
-            **rec.model_dump(exclude={"ins", "status"}),
+            **rec.model_dump(exclude={"ins", "status", "refusals"}),
             collection_mode="SM",
             source_domain="worklist",
         )
@@ -236,6 +257,13 @@ def _store_patient(session: Session, rec: PatientIn, actor: str) -> str:
         registry.set_status(
             session, patient, rec.status, "status established by the RIS identity domain", actor
         )
+    if rec.refusals:
+        # Recorded only where it changes the patient's current choice (refusals.record returns None).
+        for channel, refused in (
+            (RefusalChannel.mss_patient, rec.refusals.mss_patient),
+            (RefusalChannel.mss_ps, rec.refusals.mss_ps),
+        ):
+            refusals.record(session, patient, channel, refused, actor, "recorded by the worklist import")
     return rec.ipp
 
 
@@ -282,7 +310,10 @@ def _store_report(session: Session, rec: ReportIn, actor: str) -> str:
         copies.append(person)
     status = ReportStatus(rec.status)
     since = rec.provisional_since or (utcnow() if status is ReportStatus.provisional else None)
+    overridden = rec.refuse_mss_patient is not None or rec.refuse_mss_ps is not None
     row = Report(
+        refusal_override_by=actor if overridden else None,
+        refusal_override_at=utcnow() if overridden else None,
         **rec.model_dump(exclude={"accession_number", "recipients", "status", "provisional_since"}),
         exam_id=exam.id,
         set_id=new_oid(),

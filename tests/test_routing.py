@@ -115,3 +115,60 @@ def test_recipients_listed_on_the_report(session):
     assert lines[0].startswith("Dr Hélène FRANÇOIS — helene.francois")
     assert lines[-1] == "Le patient — messagerie Mon espace santé"
     assert len(lines) == 3
+
+
+def _refused_by_the_patient(session, bundle, channel: str, refused: bool = True):
+    """The patient's refusal recorded at patient level (RIS.MSS.21 / RIS.MSS.25), then the bundle reloaded."""
+    from ris import refusals
+    from ris.store.reports import load_bundle
+
+    refusals.record(session, bundle.patient, channel, refused, factories.RADIOLOGIST_RPPS)
+    session.commit()
+    return load_bundle(session, bundle.report.id)
+
+
+def test_a_patient_level_refusal_blocks_every_report_of_the_patient(session):
+    """RIS.MSS.21 and RIS.MSS.25: recorded once on the patient, it blocks with the same reasons."""
+    first = factories.validated_report(session, copies=1)
+    first = _refused_by_the_patient(session, first, "mss-patient")
+    first = _refused_by_the_patient(session, first, "mss-ps")
+    second = factories.validated_report(session, patient_row=first.patient, copies=0)
+    for bundle in (first, second):
+        planned = _by_channel(routing.plan(bundle, pfi=True))
+        assert [p.reason for p in planned[Channel.mss_patient]] == [
+            "patient refused sending to Mon espace santé"
+        ]
+        assert {p.reason for p in planned[Channel.mss_ps]} == {
+            "patient refused sending to professionals by MSSanté"
+        }
+        assert all(
+            p.status is DeliveryStatus.blocked for p in planned[Channel.mss_ps] + planned[Channel.mss_patient]
+        )
+        assert routing.listed_recipients(bundle) == []
+        flags = routing.flags(routing.plan(bundle, pfi=True), bundle)
+        assert (flags.dest_mss_ps, flags.dest_mss_patient, flags.dest_dmp) == (False, False, True)
+
+
+def test_a_report_override_false_lets_the_refused_channel_through(session):
+    """A per-report override (refuse_mss_* = False) wins over the patient's refusal, for this report only."""
+    bundle = factories.validated_report(session, refuse_mss_patient=False, refuse_mss_ps=False, copies=0)
+    bundle = _refused_by_the_patient(session, bundle, "mss-patient")
+    bundle = _refused_by_the_patient(session, bundle, "mss-ps")
+    planned = _by_channel(routing.plan(bundle, pfi=True))
+    assert all(
+        p.status is DeliveryStatus.pending for p in planned[Channel.mss_ps] + planned[Channel.mss_patient]
+    )
+    assert routing.listed_recipients(bundle)[-1] == "Le patient — messagerie Mon espace santé"
+    other = factories.validated_report(session, patient_row=bundle.patient, copies=0)
+    assert routing.flags(routing.plan(other, pfi=True), other).dest_mss_patient is False
+
+
+def test_a_withdrawn_refusal_sends_again_unless_the_report_refuses(session):
+    bundle = factories.validated_report(session, copies=0)
+    bundle = _refused_by_the_patient(session, bundle, "mss-patient")
+    bundle = _refused_by_the_patient(session, bundle, "mss-patient", refused=False)
+    (patient,) = [p for p in routing.plan(bundle, pfi=True) if p.channel is Channel.mss_patient]
+    assert patient.status is DeliveryStatus.pending
+    refusing = factories.validated_report(session, patient_row=bundle.patient, refuse_mss_patient=True)
+    (patient,) = [p for p in routing.plan(refusing, pfi=True) if p.channel is Channel.mss_patient]
+    assert patient.reason == "patient refused sending to Mon espace santé"

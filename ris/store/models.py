@@ -106,6 +106,28 @@ class Patient(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
 
+class RefusalChannel(StrEnum):
+    """The channels a patient may refuse (mssante.md §4)."""
+
+    mss_patient = "mss-patient"  # RIS.MSS.21: the patient's own Mon espace santé mailbox
+    mss_ps = "mss-ps"  # RIS.MSS.25: mails to professionals
+
+
+class PatientRefusal(SQLModel, table=True):
+    """A patient's refusal of one MSSanté channel, or its withdrawal (refused=False), with who and when.
+
+    Append-only: the history is kept and the latest row per channel is the patient's current choice; a
+    report may override it (`Report.refuse_mss_patient` / `refuse_mss_ps`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    channel: RefusalChannel = Field(sa_type=enum_column(RefusalChannel, "channel"))
+    refused: bool
+    at: dt.datetime = Field(default_factory=utcnow)
+    by: str = Field(max_length=64, description="RPPS of the user, or the source (worklist)")
+    reason: str | None = Field(default=None, max_length=200)
+
+
 class IdentityStatusChange(SQLModel, table=True):
     """Status history (rule 21): previous status, when, and who."""
 
@@ -235,8 +257,17 @@ class Report(SQLModel, table=True):
     announcement_recorded_at: dt.datetime | None = None
     announcement_recorded_by: str | None = Field(default=None, max_length=11)
     dmp_blocked: bool = Field(default=False, description="RIS.DMP.03 user block of the DMP feed")
-    refuse_mss_patient: bool = Field(default=False, description="Patient refused the Mon espace santé mail")
-    refuse_mss_ps: bool = Field(default=False, description="Patient refused mails to professionals")
+    # Per-report override of the patient's refusals (PatientRefusal, RIS.MSS.21 / RIS.MSS.25): None follows
+    # the patient's current choice; True / False decide for this report only. Readers use the effective
+    # values (`ris.refusals`, `ReportBundle.refusals`), never these columns alone.
+    refuse_mss_patient: bool | None = Field(
+        default=None, description="Override of the patient's refusal of the Mon espace santé mail"
+    )
+    refuse_mss_ps: bool | None = Field(
+        default=None, description="Override of the patient's refusal of mails to professionals"
+    )
+    refusal_override_by: str | None = Field(default=None, max_length=64, description="Who set an override")
+    refusal_override_at: dt.datetime | None = Field(default=None, description="When an override was set")
     mask_ps: bool = Field(default=False, description="MASQUE_PS (RIS.DMP.06)")
     invisible_legal_reps: bool = Field(default=False, description="INVISIBLE_REPRESENTANTS_LEGAUX")
     secret_connection: bool = Field(default=False, description="CONNEXION_SECRETE")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from ris import refusals as patient_refusals
 from ris.store.models import (
     Correspondent,
     Delivery,
@@ -35,6 +36,9 @@ class ReportBundle:
     validator: Correspondent | None
     author: Correspondent | None
     previous: ReportVersion | None  # the replaced version, for versions >= 2
+    # The effective refusals (RIS.MSS.21, RIS.MSS.25): the report's override, else the patient's latest
+    # choice. Read this, never `report.refuse_mss_*` alone (None there means "follow the patient").
+    refusals: patient_refusals.Refusals
 
 
 def get_report(session: Session, report_id: str) -> Report:
@@ -82,6 +86,7 @@ def load_bundle(session: Session, report_id: str, version: int | None = None) ->
         validator=correspondent_by_rpps(session, snapshot.validator_rpps),
         author=correspondent_by_rpps(session, report.author_rpps),
         previous=previous,
+        refusals=patient_refusals.for_report(session, report, patient.id),
     )
 
 

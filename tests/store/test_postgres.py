@@ -40,3 +40,10 @@ def test_constraints_hold_on_postgresql(pg_url):
         assert bundle.version.version == 1
     with pytest.raises(IntegrityError, match="ins_matricule_with_oid"), db.session_scope(pg_url) as session:
         factories.patient(session, qualified=False, ins_matricule="279035121518989")
+
+
+def test_refusal_migration_round_trip_on_postgresql(pg_url):
+    """0007: report refusals become overrides, and a downgrade folds patient refusals back (none lost)."""
+    from tests.store.test_refusal_migration import round_trip
+
+    round_trip(pg_url)
