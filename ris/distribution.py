@@ -16,12 +16,11 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from ris import routing
-from ris.identity.gate import ins_refusal_reason
 from ris.ids import delivery_key
 from ris.routing import PFI, PlannedDelivery
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus
-from ris.store.reports import ReportBundle, load_bundle
+from ris.store.reports import load_bundle
 
 REACHED = (DeliveryStatus.sent, DeliveryStatus.acknowledged, DeliveryStatus.read)
 RELEASE = "release"
@@ -88,13 +87,6 @@ def own_message(session: Session, report_id: str, version: int) -> Delivery | No
     return message_for(session, report_id, version, version_action(version))
 
 
-def _patient_block(bundle: ReportBundle) -> str | None:
-    """The patient's gates, evaluated again when the copy is released (mssante.md §4, INS rule 28)."""
-    if bundle.refusals.mss_patient:
-        return "patient refused sending to Mon espace santé"
-    return ins_refusal_reason(bundle.patient)
-
-
 def plan_release(session: Session, report_id: str, version: int) -> list[str]:
     """After the announcement: what the version's held-back copies need, once its own message was filed by
     the PFI (before that, the own message itself goes out visible). Returns the hl7 actions to send.
@@ -115,7 +107,7 @@ def plan_release(session: Session, report_id: str, version: int) -> list[str]:
         pending = PlannedDelivery(Channel.dmp, routing.DMP, DeliveryStatus.pending, None, PFI)
         _ensure(session, report_id, version, pending, VISIBILITY)
         actions.append(VISIBILITY)
-    block = _patient_block(bundle)
+    block = routing.gate(bundle, Channel.mss_patient)  # evaluated again now (mssante.md §4)
     for row in rows:
         if row.action == RELEASE and row.status is DeliveryStatus.waiting_announcement:
             if block:

@@ -60,12 +60,33 @@ def recipient_key(person: Correspondent) -> str:
     return person.mss_address or f"rpps:{person.rpps or person.id}"
 
 
+def gate(bundle: ReportBundle, channel: Channel) -> str | None:
+    """Why the version may not go over `channel` now, in the user's terms; None when it may. Evaluated
+    when the deliveries are planned and again when each copy leaves (a refusal, a user block or a lost
+    qualification recorded meanwhile still counts: mssante.md §4, INS rule 28)."""
+    report = bundle.report
+    if channel is Channel.dmp:
+        if report.dmp_blocked:
+            return "DMP feed blocked by the user (RIS.DMP.03)"
+        if report.confidentiality in ("R", "V"):
+            return f"confidentiality {report.confidentiality}: not shared in the DMP"
+        return ins_refusal_reason(bundle.patient)
+    if channel is Channel.mss_ps:
+        if bundle.refusals.mss_ps:
+            return "patient refused sending to professionals by MSSanté"
+        return "document masked to professionals (MASQUE_PS)" if report.mask_ps else None
+    if channel is Channel.mss_patient:
+        if bundle.refusals.mss_patient:
+            return "patient refused sending to Mon espace santé"
+        return ins_refusal_reason(bundle.patient)
+    return None
+
+
 def plan(
     bundle: ReportBundle, *, pfi: bool, direct: frozenset[Channel] = frozenset()
 ) -> list[PlannedDelivery]:
     """The deliveries of one version. `pfi`: the site publishes to its PFI, which relays DMP and MSSanté
     for the channels that have no direct client (`direct`)."""
-    report = bundle.report
     planned: list[PlannedDelivery] = []
 
     def route(channel: Channel) -> str | None:
@@ -86,29 +107,11 @@ def plan(
     if pfi:
         planned.append(PlannedDelivery(Channel.hl7, PFI, DeliveryStatus.pending, None, PFI))
 
-    ins_reason = ins_refusal_reason(bundle.patient)
-    if report.dmp_blocked:
-        dmp_block = "DMP feed blocked by the user (RIS.DMP.03)"
-    elif report.confidentiality in ("R", "V"):
-        dmp_block = f"confidentiality {report.confidentiality}: not shared in the DMP"
-    else:
-        dmp_block = ins_reason
-    add(Channel.dmp, DMP, dmp_block)
-
+    add(Channel.dmp, DMP, gate(bundle, Channel.dmp))
     for person in ps_recipients(bundle):
-        if bundle.refusals.mss_ps:
-            block = "patient refused sending to professionals by MSSanté"
-        elif report.mask_ps:
-            block = "document masked to professionals (MASQUE_PS)"
-        elif not person.mss_address:
-            block = "correspondent has no MSSanté address"
-        else:
-            block = None
-        add(Channel.mss_ps, recipient_key(person), block)
-
-    patient_block = (
-        "patient refused sending to Mon espace santé" if bundle.refusals.mss_patient else ins_reason
-    )
+        no_address = None if person.mss_address else "correspondent has no MSSanté address"
+        add(Channel.mss_ps, recipient_key(person), gate(bundle, Channel.mss_ps) or no_address)
+    patient_block = gate(bundle, Channel.mss_patient)
     add(Channel.mss_patient, PATIENT, patient_block, waiting=announcement_pending(bundle))
     return planned
 

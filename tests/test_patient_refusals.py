@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from ris import distribution, refusals
+from ris import refusals, routing
 from ris.store import audit
-from ris.store.models import AuditEntry, PatientRefusal, ReportStatus
+from ris.store.models import AuditEntry, Channel, PatientRefusal, ReportStatus
 from ris.store.reports import load_bundle
 from tests import factories
 
@@ -178,16 +178,16 @@ def test_a_deleted_report_takes_no_override(session):
 
 
 def test_the_release_of_a_held_back_copy_reads_the_effective_refusal(session):
-    """distribution._patient_block (re-evaluated when the announcement is recorded) sees a refusal the
-    patient recorded after validation, and a report override that allows the mail."""
+    """routing.gate (evaluated again when the announcement releases the copy, and when each copy leaves)
+    sees a refusal the patient recorded after validation, and a report override that allows the mail."""
     bundle = factories.validated_report(session, announcement_required=True)
-    assert distribution._patient_block(bundle) is None
+    assert routing.gate(bundle, Channel.mss_patient) is None
     refusals.record(session, bundle.patient, "mss-patient", True, RPPS)
     session.commit()
-    assert distribution._patient_block(load_bundle(session, bundle.report.id)) == PATIENT_REASON
+    assert routing.gate(load_bundle(session, bundle.report.id), Channel.mss_patient) == PATIENT_REASON
     refusals.override(session, bundle.report, "mss-patient", False, RPPS)
     session.commit()
-    assert distribution._patient_block(load_bundle(session, bundle.report.id)) is None
+    assert routing.gate(load_bundle(session, bundle.report.id), Channel.mss_patient) is None
 
 
 def test_a_report_level_refusal_given_at_creation_still_blocks(session):

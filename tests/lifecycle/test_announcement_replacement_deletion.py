@@ -22,7 +22,7 @@ from flows.announcement import announcement_release
 from flows.delivery_retry import retry_delivery
 from flows.report_deletion import report_deletion
 from flows.report_lifecycle import report_lifecycle
-from ris import reports
+from ris import refusals, reports
 from ris.channels.hl7.vocabulary import METADATA
 from ris.documents.cda import carries_ins
 from ris.settings import Hl7Routing, SiteSettings
@@ -260,3 +260,21 @@ async def test_a_pfi_not_idempotent_on_msh10_gets_one_attempt(pfi):
             select(Delivery).where(Delivery.report_id == report_id, Delivery.channel == "hl7")
         ).one()
     assert hl7.attempts == 1 and "no ACK AA after 1 attempts" in hl7.reason
+
+
+async def test_a_refusal_recorded_between_planning_and_retry_keeps_the_copy_home(pfi):
+    report_id, version = _validated()
+    pfi.fail_next("AR")
+    assert (await report_lifecycle(report_id, version))["hl7"] == "failed"
+    with session_scope() as session:
+        patient = load_bundle(session, report_id).patient
+        refusals.record(session, patient, "mss-patient", True, factories.RADIOLOGIST_RPPS, "au guichet")
+
+    assert await retry_delivery(report_id, version) == "acknowledged"
+
+    [(sent, _)] = _filed(pfi)
+    assert sent.flags["DESTMSSANTEPAT"] == "N" and sent.flags["DESTDMP"] == "Y"
+    with session_scope() as session:
+        summary = report_summary(session, report_id)
+    assert summary["channels"]["mss-patient"] == "blocked"
+    assert summary["reasons"]["mss-patient"] == "at send time: patient refused sending to Mon espace santé"

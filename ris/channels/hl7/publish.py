@@ -27,7 +27,6 @@ from ris.store.reports import load_bundle
 
 DELIVERED = (DeliveryStatus.acknowledged, DeliveryStatus.read)
 REACHED = (DeliveryStatus.sent, DeliveryStatus.acknowledged, DeliveryStatus.read)
-PATIENT_FACING = (Channel.dmp, Channel.mss_patient)  # the copies that need a qualified identity
 RELAY_FAILED = "PFI message failed: "  # prefix of relayed failures caused by the hl7 message itself
 
 
@@ -138,7 +137,7 @@ def prepare(
         for row in others:
             if row.status is DeliveryStatus.failed and (row.reason or "").startswith(RELAY_FAILED):
                 deliveries.set_status(session, row, DeliveryStatus.pending, "PFI message sent again")
-    if action != "delete" and not _identity_allows_sending(session, hl7, others):
+    if action != "delete" and not _gates_allow_sending(session, hl7, others):
         return Attempt(hl7.id, hl7.idempotency_key, hl7.status, None, rebuild=True)
     publication = _publication(session, hl7, others)
     try:
@@ -162,17 +161,18 @@ def prepare(
     )
 
 
-def _identity_allows_sending(session: Session, hl7: Delivery, others: list[Delivery]) -> bool:
-    """INS rule 28 when the message leaves, not only when its documents were built: for an identity no
-    longer qualified, the DMP and patient copies are blocked with the reason, and a stored CDA carrying
-    the INS must be rebuilt without it (False) before anything leaves."""
-    patient = load_bundle(session, hl7.report_id, hl7.version).patient
-    refusal = ins_refusal_reason(patient)
-    if refusal is None:
-        return True
+def _gates_allow_sending(session: Session, hl7: Delivery, others: list[Delivery]) -> bool:
+    """The gates when the message leaves, not only when it was planned: each copy still pending whose
+    channel is now closed (a refusal, a user block, an identity no longer qualified) is blocked with the
+    reason. False when the stored CDA carries an INS the identity may no longer lend (INS rule 28): it
+    must be rebuilt without it before anything leaves."""
+    bundle = load_bundle(session, hl7.report_id, hl7.version)
     for row in others:
-        if row.channel in PATIENT_FACING and row.status is DeliveryStatus.pending:
-            deliveries.set_status(session, row, DeliveryStatus.blocked, f"at send time: {refusal}")
+        reason = routing.gate(bundle, row.channel) if row.status is DeliveryStatus.pending else None
+        if reason:
+            deliveries.set_status(session, row, DeliveryStatus.blocked, f"at send time: {reason}")
+    if ins_refusal_reason(bundle.patient) is None:
+        return True
     return not carries_ins(load_cda(session, hl7.report_id, hl7.version))
 
 
