@@ -12,16 +12,21 @@ def lifecycle_key(report_id: str, version: int) -> str:
     return f"report-{report_id}-v{version}"
 
 
-async def start_lifecycle(report_id: str, version: int) -> str:
-    """Start the lifecycle run of one version (or find the one already started); returns its id."""
+async def _start_once(deployment: str, report_id: str, version: int, key: str) -> str:
+    """One run of a per-report deployment, whoever asks and however often (the key makes it once)."""
     run = await run_deployment(
-        LIFECYCLE_DEPLOYMENT,
+        deployment,
         parameters={"report_id": report_id, "version": version},
         timeout=0,
-        idempotency_key=lifecycle_key(report_id, version),
+        idempotency_key=key,
         as_subflow=False,
     )
     return str(run.id)
+
+
+async def start_lifecycle(report_id: str, version: int) -> str:
+    """Start the lifecycle run of one version (or find the one already started); returns its id."""
+    return await _start_once(LIFECYCLE_DEPLOYMENT, report_id, version, lifecycle_key(report_id, version))
 
 
 async def start_retry(report_id: str, version: int, action: str | None = None) -> str:
@@ -33,23 +38,9 @@ async def start_retry(report_id: str, version: int, action: str | None = None) -
 
 async def start_announcement(report_id: str, version: int) -> str:
     """Start the run that releases what the announcement held back (at most one per version)."""
-    run = await run_deployment(
-        ANNOUNCEMENT_DEPLOYMENT,
-        parameters={"report_id": report_id, "version": version},
-        timeout=0,
-        idempotency_key=f"announce-{report_id}-v{version}",
-        as_subflow=False,
-    )
-    return str(run.id)
+    return await _start_once(ANNOUNCEMENT_DEPLOYMENT, report_id, version, f"announce-{report_id}-v{version}")
 
 
 async def start_deletion(report_id: str, version: int) -> str:
     """Start the deletion run of a report (at most one per report)."""
-    run = await run_deployment(
-        DELETION_DEPLOYMENT,
-        parameters={"report_id": report_id, "version": version},
-        timeout=0,
-        idempotency_key=f"delete-{report_id}",
-        as_subflow=False,
-    )
-    return str(run.id)
+    return await _start_once(DELETION_DEPLOYMENT, report_id, version, f"delete-{report_id}")
