@@ -474,16 +474,17 @@ def main() -> None:
     args = parser.parse_args()
     if bool(args.mode) == args.all:
         parser.error("give --mode or --all")
-    if args.mode:
-        results = [asyncio.run(measure(args.mode, args.reports, args.rate, args.timeout))]
-    else:
-        loads = [None, args.rate or 0.5]
-        results = [asyncio.run(measure(m, args.reports, rate, args.timeout)) for m in MODES for rate in loads]
+    loads = (None, args.rate or 0.5)
+    runs = [(args.mode, args.rate)] if args.mode else [(m, r) for m in MODES for r in loads]
+    results = []
+    for mode, rate in runs:
+        results.append(asyncio.run(measure(mode, args.reports, rate, args.timeout)))
+        text = json.dumps(results[0] if args.mode else results, indent=2)
+        print(json.dumps(results[-1]), flush=True)  # each run as it ends: a long series keeps its figures
+        if args.json:
+            args.json.write_text(text + "\n", encoding="utf-8")
+    if args.all:
         write_section(HEADING, section(results))
-    text = json.dumps(results[0] if args.mode else results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

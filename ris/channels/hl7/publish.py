@@ -189,7 +189,9 @@ def record_accepted(session: Session, attempt: Attempt, *, partner: str) -> Deli
     hl7 = session.get(Delivery, attempt.delivery_id)
     deliveries.set_status(session, hl7, DeliveryStatus.acknowledged, f"ACK AA (attempt {attempt.number})")
     for row in relayed(session, hl7) if hl7.action != "delete" else []:
-        session.refresh(row)  # a ZAM may have landed meanwhile: never move it back to sent
+        # A ZAM may land meanwhile, applied by another process: lock the row and read it again, so that
+        # the later of the two writes sees the earlier (never move an acknowledged copy back to sent).
+        session.refresh(row, with_for_update=True)
         if row.status is DeliveryStatus.pending:
             deliveries.set_status(session, row, DeliveryStatus.sent, "accepted by the PFI for relay")
     if attempt.ins_included and attempt.patient_id is not None:

@@ -139,6 +139,9 @@ def outcome(receipt: Receipt) -> tuple[DeliveryStatus | None, str]:
 def apply_receipt(session: Session, receipt: Receipt, *, actor: str = "pfi") -> Delivery:
     """Update the delivery the receipt is about; raises UnknownCorrelation and changes nothing otherwise."""
     delivery = target_delivery(session, receipt)
+    # The worker recording the PFI's ACK may update the same row at the same time (PostgreSQL, several
+    # processes): lock it and decide on its committed status.
+    session.refresh(delivery, with_for_update=True)
     status, detail = outcome(receipt)
     if (
         delivery.channel is Channel.hl7
