@@ -57,7 +57,7 @@ def _print_endpoints(box: SingleBox) -> None:
     typer.echo(f"Prefect API:       {ends.api_url}")
     typer.echo(f"engine worker:     {box.worker.name} (work pool {WORK_POOL})")
     typer.echo(f"ZAM listener:      {ends.zam}   (receipts from the PFI)")
-    typer.echo(f"PAM-FR listener:   {ends.pam}   (identity feed, ADT A28/A31/A40/A47…)")
+    typer.echo(f"PAM-FR listener:   {ends.pam}   (identity: PID of PAM-FR ADT, ORM, OMI, SIU)")
     if ends.pfi:
         typer.echo(f"sandbox PFI:       {ends.pfi}")
         typer.echo(f"sandbox INSi:      {ends.insi}")

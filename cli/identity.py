@@ -181,7 +181,7 @@ def import_pam(
     trusted: list[str] = Trusted,
     not_caring_directly: bool = NotCaring,
 ) -> None:
-    """Take in a file of PAM-FR messages; prints one ACK code per message."""
+    """Take in a file of HL7 v2 messages (PAM-FR ADT, ORM, OMI, SIU): their PID; one ACK code per message."""
     if not file.is_file():
         fail(f"{file} is not a file")
     codes = asyncio.run(PamIntake(_policy(own_domain, trusted, not_caring_directly)).import_file(file))
@@ -199,7 +199,7 @@ def listen(
     trusted: list[str] = Trusted,
     not_caring_directly: bool = NotCaring,
 ) -> None:
-    """Run the PAM-FR MLLP listener until Ctrl-C."""
+    """Run the identity MLLP listener (PAM-FR ADT, ORM, OMI, SIU: their PID) until Ctrl-C."""
     intake = PamIntake(_policy(own_domain, trusted, not_caring_directly))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(intake, host, port))

@@ -1,7 +1,8 @@
 """Writing our ACK to a received message (hl7v2-transport.md §7): to the PAM-FR feed and to the PFI's ZAM.
 
-MSH mirrored (MSH-9 `ACK^<trigger>^ACK`, MSH-12 the received version), MSA-2 = the received MSH-10, and
-when the message is not accepted one ERR: ERR-2 where, ERR-3 table 0357, ERR-4 `E`, ERR-8 why.
+MSH mirrored (MSH-9 the acknowledgement the received type expects, MSH-12 the received version), MSA-2 =
+the received MSH-10, and when the message is not accepted one ERR: ERR-2 where, ERR-3 table 0357, ERR-4
+`E`, ERR-8 why.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ CONDITIONS = {
     "207": "Application internal error",
 }
 
+# HL7 v2.5 ch. 4: an order is answered by its own application acknowledgement; every other message
+# (ADT, SIU, ZAM...) by the general `ACK^<trigger>^ACK`.
+ORDER_ACKS = {("ORM", "O01"): "ORR^O02^ORR_O02", ("OMI", "O23"): "ORI^O24^ORI_O24"}
+
+
+def ack_message_type(message_code: str, trigger: str) -> str:
+    """MSH-9 of the acknowledgement of a message whose MSH-9 is `message_code^trigger`."""
+    return ORDER_ACKS.get((message_code, trigger), f"ACK^{trigger}^ACK")
+
 
 @dataclass(frozen=True)
 class Party:
@@ -43,6 +53,7 @@ class Received:
     sending_facility: str = ""  # MSH-4
     receiving_application: str = ""  # MSH-5
     receiving_facility: str = ""  # MSH-6
+    message_code: str = ""  # MSH-9.1
     trigger: str = ""  # MSH-9.2
     control_id: str = ""  # MSH-10
     processing_id: str = ""  # MSH-11
@@ -54,6 +65,7 @@ class Received:
             sending_facility=msh.field(4),
             receiving_application=msh.field(5),
             receiving_facility=msh.field(6),
+            message_code=msh.component(9, 1),
             trigger=msh.component(9, 2),
             control_id=msh.field(10),
             processing_id=msh.field(11),
@@ -98,7 +110,7 @@ def build_ack(
         receiving_facility=received.sending_facility,
         when=now,
         tz=tz,
-        message_type=f"ACK^{received.trigger}^ACK",
+        message_type=ack_message_type(received.message_code, received.trigger),
         control_id=new_control_id(version),
         processing_id=received.processing_id or "P",
         version=version,

@@ -1,10 +1,16 @@
-"""PAM-FR identity feed (RIS.INS.55-57): store, then apply, then acknowledge.
+"""Inbound HL7 v2 identity intake (RIS.INS.55-57): store, then apply the PID, then acknowledge.
+
+Every PAM-FR 2.11 event and the ORM / OMI / SIU a RIS receives are taken in (pam.SUPPORTED); only their
+PID is acted upon here, the movement, order or appointment being acknowledged AA and kept as received.
+AR is for what cannot be read (type, version, structure), AE for a PID that breaks an INS rule.
 
 Own identification domain: the INS is taken only with PID-32 = VALI (PAM-FR naming collision, ins.md §8.2)
 and the identity becomes QUAL. Other domains (rules 30, 51, 52, 55): an INS is verified with INSi before
 it is kept (RECUP, or QUAL for a trusted sender when this site does not care for the patient directly);
 a KO leaves a known identity untouched, creates an unknown one without INS, and opens a worklist item.
 Doubtful or fictitious identities (PID-32 DOUT/FICT...) never call INSi (rule 25).
+Rule 27: a known identity changed by another domain's message goes to the outbox (A31 / A47); one changed
+by our own domain's référentiel does not, since that référentiel already told the platform (no echo).
 """
 
 from __future__ import annotations
@@ -19,13 +25,20 @@ from sqlmodel import Session, select
 
 from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
 from ris.hl7v2.mllp import MllpServer
-from ris.identity import insi_service
+from ris.identity import insi_service, propagation
 from ris.identity.actors import ENGINE
 from ris.identity.errors import IdentityRuleError
 from ris.identity.insi_client import InsiClient, InsiFault, InsiUnavailable, TraitsQuery
 from ris.identity.nir import matricule_problem
-from ris.identity.pam import Header, PamError, PamIdentity, PamMessage, parse, read_header
-from ris.identity.registry import create_identity, open_worklist, set_status
+from ris.identity.pam import VERSIONS, Header, PamError, PamIdentity, PamMessage, parse, read_header
+from ris.identity.registry import (
+    PROPAGATE_INS,
+    PROPAGATE_TRAITS,
+    Change,
+    create_identity,
+    open_worklist,
+    set_status,
+)
 from ris.identity.status import holds_insi_traits, insi_blocked
 from ris.store import audit
 from ris.store.db import session_scope
@@ -165,6 +178,8 @@ class PamIntake:
 
     async def _apply(self, message: PamMessage) -> None:
         ident, header = message.identity, message.header
+        if ident is None:  # an order or appointment without PID: nothing of the identity to take in
+            return
         with session_scope(self.url) as s:
             known = _by_ipp(s, message.prior_ipp or ident.ipp)
             if message.header.event == "A40" and message.prior_ipp:
@@ -177,7 +192,8 @@ class PamIntake:
             if known is None:
                 patient = _create(s, header, ident, decision)
             elif decision.update_known:
-                patient = _update(s, known, ident, decision, header)
+                own = self.policy.is_own(header)
+                patient = _update(s, known, ident, decision, header, propagate=not own)
             else:
                 patient = known
             if decision.worklist:
@@ -188,8 +204,10 @@ class PamIntake:
                 action="identity.pam",
                 object_type="patient",
                 object_id=patient.id,
+                message_type=header.message_type,
                 event=header.event,
                 control_id=header.control_id,
+                sender=header.sender,
                 notes=decision.notes,
             )
 
@@ -254,10 +272,11 @@ def _ack(header: Header | None, code: str, problem: Problem | None = None) -> st
         sending_facility=header.sending_facility,
         receiving_application=header.receiving_application,
         receiving_facility=header.receiving_facility,
+        message_code=header.message_type.split("^")[0],
         trigger=header.event,
         control_id=header.control_id,
     )
-    version = header.version or "2.5"
+    version = header.version if header.version in VERSIONS else "2.5"  # our ERR is written in 2.5
     return build_ack(code, received, version=version, now=utcnow(), tz="UTC", problem=problem)
 
 
@@ -283,14 +302,24 @@ def _create(s: Session, header: Header, ident: PamIdentity, d: Decision) -> Pati
     if d.keep_ins:
         patient.ins_matricule, patient.ins_oid = ident.ins_matricule, ident.ins_oid
     if d.status is not IdentityStatus.PROV:
-        set_status(s, patient, d.status, f"PAM {header.event} from {header.sending_application}", ENGINE.id)
+        set_status(s, patient, d.status, _brought_by(header), ENGINE.id)
     s.add(patient)
     s.flush()
     return patient
 
 
-def _update(s: Session, patient: Patient, ident: PamIdentity, d: Decision, header: Header) -> Patient:
-    """The upstream référentiel governs its identities: traits overwritten, INS added, changed or removed."""
+def _brought_by(header: Header) -> str:
+    """Which message brought a change, for the audit trail: type, MSH-10 and sender (no patient data)."""
+    return f"{header.message_type} {header.control_id} from {header.sender}"
+
+
+def _update(
+    s: Session, patient: Patient, ident: PamIdentity, d: Decision, header: Header, *, propagate: bool
+) -> Patient:
+    """The upstream référentiel governs its identities: traits overwritten, INS added, changed or removed.
+    `propagate`: the change also goes downstream (rule 27); enqueue leaves the A47 out when the
+    transmitted INS did not change."""
+    change = Change(patient)  # before any change: remembers the INS downstream systems knew
     changed = {}
     values = {k: getattr(ident, k) for k in FEED_TRAITS if getattr(ident, k) is not None}
     values["ipp"] = ident.ipp
@@ -312,10 +341,15 @@ def _update(s: Session, patient: Patient, ident: PamIdentity, d: Decision, heade
             object_id=patient.id,
             fields=changed,
             source=header.sender,
+            message=_brought_by(header),
         )
-    if d.status is not patient.status:
-        set_status(s, patient, d.status, f"PAM {header.event} from {header.sending_application}", ENGINE.id)
+    status_changed = d.status is not patient.status
+    if status_changed:
+        set_status(s, patient, d.status, _brought_by(header), ENGINE.id)
     s.flush()
+    if propagate and (changed or status_changed):
+        change.propagate = [PROPAGATE_TRAITS, PROPAGATE_INS]
+        propagation.enqueue(s, change)
     return patient
 
 

@@ -1,4 +1,8 @@
-"""PAM-FR / HL7 v2.5 ADT messages carrying PID (ins.md §8): parsing with hl7apy into plain values."""
+"""Inbound HL7 v2.5 messages carrying a PID (ins.md §8, RIS.INS.55-57): every PAM-FR 2.11 ADT event and
+the order / scheduling messages a RIS receives, parsed with hl7apy into plain identity values.
+
+Only the PID (and MRG for a merge or an identifier change) is read: the movement of an ADT, the order of an
+ORM / OMI and the appointment of an SIU belong to other parts of the RIS."""
 
 from __future__ import annotations
 
@@ -10,7 +14,25 @@ from hl7apy.parser import parse_message
 
 from ris.identity.nir import INS_OIDS
 
-EVENTS = {"A28", "A31", "A40", "A47", "A01", "A04", "A05", "A08"}
+# PAM-FR 2.11 (ITI-30 / ITI-31, French national extension) events, plus A08 that older feeds still send.
+ADT_EVENTS = frozenset(
+    {
+        f"A{n:02d}"
+        for n in (*range(1, 17), 21, 22, 25, 26, 27, 28, 31, 32, 33, 38, 40, 44, 47, 49, 52, 53, 54, 55)
+    }
+    | {"Z99"}
+)
+# MSH-9.1 -> the trigger events taken in. ORM / OMI / SIU carry a PID per the CI-SIS INS annex (RIS.INS.57).
+SUPPORTED = {
+    "ADT": ADT_EVENTS,
+    "ORM": frozenset({"O01"}),
+    "OMI": frozenset({"O23"}),
+    "SIU": frozenset({"S12", "S13", "S14", "S15", "S16", "S17", "S26"}),
+}
+# PAM-FR is HL7 2.5 (MSH-12 `2.5^FRA^2.11`); IHE Radiology order messages are often 2.5.1.
+VERSIONS = ("2.5", "2.5.1")
+# Message types whose PID is optional (SIU, ORM, OMI): without one there is no identity to take in.
+PID_OPTIONAL = frozenset({"ORM", "OMI", "SIU"})
 # PID-32 (table 0445) codes that carry an identity attribute (rule 25).
 ATTRIBUTE_CODES = {
     "FICT": "fictive",
@@ -67,7 +89,7 @@ class PamIdentity:
 @dataclass
 class PamMessage:
     header: Header
-    identity: PamIdentity
+    identity: PamIdentity | None  # None: an order or an appointment without a patient segment
     prior_ipp: str | None = None  # MRG-1 (A40 merge, A47 identifier change)
 
 
@@ -108,28 +130,37 @@ def _hl7_date(value: str, location: str) -> dt.date | None:
         raise PamError("102", location, f"{value!r} is not a date AAAAMMJJ") from exc
 
 
+def check_type(header: Header) -> None:
+    """AR for what the intake cannot read: an unknown message type or event, a version other than 2.5."""
+    code = header.message_type.split("^")[0]
+    if code not in SUPPORTED:
+        raise PamError("200", "MSH-9", f"unsupported message type {code!r} (ADT, ORM, OMI, SIU)", reject=True)
+    if header.event not in SUPPORTED[code]:
+        raise PamError("201", "MSH-9", f"unsupported event {header.message_type}", reject=True)
+    if header.version not in VERSIONS:
+        raise PamError(
+            "203", "MSH-12", f"unsupported version {header.version!r} (2.5 PAM-FR, 2.5.1)", reject=True
+        )
+
+
 def parse(er7: str) -> PamMessage:
     header = read_header(er7)
-    if header.message_type.split("^")[0] != "ADT" or header.event not in EVENTS:
-        raise PamError(
-            "201",
-            "MSH-9",
-            f"unsupported event {header.message_type} (A28, A31, A40, A47, A01, A04, A05, A08)",
-            reject=True,
-        )
-    if header.version != "2.5":
-        raise PamError("203", "MSH-12", f"unsupported version {header.version!r} (2.5, PAM-FR)", reject=True)
+    check_type(header)
     try:
         msg = parse_message(
             er7.replace("\n", "\r"), validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False
         )
     except Exception as exc:  # hl7apy raises many unrelated types on malformed input
-        raise PamError("102", "message", f"not parseable as HL7 v2.5: {type(exc).__name__}") from exc
+        raise PamError(
+            "102", "message", f"not parseable as HL7 v{header.version}: {type(exc).__name__}", reject=True
+        ) from exc
+    # find_groups=False: every segment is a child of the message, whatever group the structure puts it in.
     pids = [s for s in msg.children if s.name == "PID"]
     if not pids:
+        if header.message_type.split("^")[0] in PID_OPTIONAL:
+            return PamMessage(header, None)
         raise PamError("100", "PID", "the PID segment is missing")
-    pid = pids[0]
-    identity = _identity(pid)
+    identity = _identity(pids[0])
     prior = None
     mrgs = [s for s in msg.children if s.name == "MRG"]
     if header.event in ("A40", "A47"):
