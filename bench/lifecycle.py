@@ -431,28 +431,36 @@ def _by_process(r: dict[str, Any]) -> str:
     return ", ".join(f"{name} {seconds:.3f} s" for name, seconds in r["cpu_s_per_report_by_process"].items())
 
 
+def _ratio(value: float, reference: float | None) -> str:
+    return f"{value / reference:.2f}" if reference else "–"
+
+
 def _row(r: dict[str, Any], bare: dict[str, Any] | None) -> str:
-    ratio = f"{r['reports_per_s'] / bare['reports_per_s']:.2f}" if bare and bare["reports_per_s"] else "1.00"
+    """One run; its ratios to `bare` under the same load (throughput, and CPU per report)."""
+    speed = _ratio(r["reports_per_s"], bare and bare["reports_per_s"])
+    cpu = _ratio(r["cpu_s_per_report"], bare and bare["cpu_s_per_report"])
     return (
-        f"| {r['mode']} | {_load(r)} | {r['completed']}/{r['reports']} | {r['reports_per_s']:.2f} | {ratio} "
-        f"| {r['latency_p50_s']} s / {r['latency_p95_s']} s | {r['cpu_s_per_report']:.2f} "
+        f"| {r['mode']} | {_load(r)} | {r['completed']}/{r['reports']} | {r['reports_per_s']:.2f} | {speed} "
+        f"| {r['latency_p50_s']} s / {r['latency_p95_s']} s | {r['cpu_s_per_report']:.2f} | {cpu} "
         f"| {r['peak_rss_mb']:.0f} |"
     )
 
 
 def section(results: list[dict[str, Any]]) -> str:
-    bare = next((r for r in results if r["mode"] == "bare" and not r["rate"]), None)
+    bare = {r["rate"]: r for r in results if r["mode"] == "bare"}
     lines = [
         HEADING,
         "",
         "Validated reports of the sample worklist through the whole lifecycle against the sandbox PFI "
         "(`python -m bench.lifecycle --all`), one run per line, all from one invocation. Latency: "
         "validation → last channel acknowledged (ZAM receipts included); CPU: every engine process "
-        "(workers, rendering pools, Prefect server, PostgreSQL); memory: the workers with their pools.",
+        "(workers, rendering pools, Prefect server, PostgreSQL); memory: the workers with their pools. "
+        "Ratios compare with `bare` under the same load.",
         "",
-        "| mode | load | completed | reports/s | × bare | latency p50 / p95 | CPU s/report | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|",
-        *[_row(r, bare) for r in results],
+        "| mode | load | completed | reports/s | ÷ bare | latency p50 / p95 | CPU s/report | × bare "
+        "| peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[_row(r, bare.get(r["rate"])) for r in results],
         "",
         "CPU per report by process:",
         "",
