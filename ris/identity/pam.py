@@ -20,6 +20,9 @@ ADT_EVENTS = frozenset(
         f"A{n:02d}"
         for n in (*range(1, 17), 21, 22, 25, 26, 27, 28, 31, 32, 33, 38, 40, 44, 47, 49, 52, 53, 54, 55)
     }
+    # Z80-Z89: the national extension's changes of medical / nursing responsibility and their
+    # cancellations; Z99: update of movement information.
+    | {f"Z{n}" for n in range(80, 90)}
     | {"Z99"}
 )
 # MSH-9.1 -> the trigger events taken in. ORM / OMI / SIU carry a PID per the CI-SIS INS annex (RIS.INS.57).

@@ -41,7 +41,7 @@ OWN = IntakePolicy(own_domain=frozenset({"GAM", "DPI"}))
 
 # PAM-FR 2.11 events (French national extension, ITI-30 / ITI-31) -> HL7 v2.5 message structure.
 STRUCTURES = {
-    **dict.fromkeys(("A01", "A04", "A08", "A13", "Z99"), "ADT_A01"),
+    **dict.fromkeys(("A01", "A04", "A08", "A13", *(f"Z{n}" for n in range(80, 90)), "Z99"), "ADT_A01"),
     "A02": "ADT_A02",
     "A03": "ADT_A03",
     **dict.fromkeys(("A05", "A14", "A28", "A31"), "ADT_A05"),
