@@ -103,3 +103,31 @@ def report_summary(session: Session, report_id: str, *, with_timeline: bool = Fa
                 for r in reminders
             ]
     return summary
+
+
+def recipient_kind(row: Delivery) -> str:
+    """Who a delivery is for, without the address (the operations plane shows ids only)."""
+    if row.channel is Channel.mss_ps:
+        return "professional"
+    return row.recipient if row.recipient in ("pfi", "dmp", "patient") else row.channel.value
+
+
+def operations_rows(session: Session, report_id: str) -> list[dict[str, Any]]:
+    """Every delivery of the report, every version, as the Prefect UI shows it: ids, statuses, reasons
+    and times only (no address, no name)."""
+    rows = deliveries.for_report(session, report_id)
+    return [
+        {
+            "delivery": r.id,
+            "version": r.version,
+            "channel": r.channel.value,
+            "action": r.action,
+            "recipient": recipient_kind(r),
+            "route": r.route,
+            "status": r.status.value,
+            "reason": r.reason or "",
+            "attempts": r.attempts,
+            "updated": r.updated_at.isoformat(timespec="seconds"),
+        }
+        for r in rows
+    ]

@@ -88,3 +88,9 @@ def reminders(session: Session, report_id: str) -> list[Delivery]:
         .order_by(Delivery.id)
     )
     return list(session.exec(stmt))
+
+
+def for_report(session: Session, report_id: str) -> list[Delivery]:
+    """Every delivery of a report, all versions and actions, in the order they were planned."""
+    stmt = select(Delivery).where(Delivery.report_id == report_id).order_by(Delivery.version, Delivery.id)
+    return list(session.exec(stmt))
