@@ -22,24 +22,33 @@ class InsiEndpoint(Block):
     _block_type_name = "RIS INSi Endpoint"
     _block_type_slug = "ris-insi-endpoint"
     _description = "CNAM INSi teleservice: URL, WSDL, software identity (IDAM, LPS) and ORG certificate."
+    _documentation_url = "https://industriels.sesam-vitale.fr/group/teleservice-insi"
+    _code_example = """
+```python
+from blocks.insi import InsiEndpoint
 
-    url: str = Field(description="Endpoint, e.g. the qualification URL in certificate mode")
+insi_endpoint_block = InsiEndpoint.load("BLOCK_NAME")
+async with insi_endpoint_block.client() as client:
+    ...
+```"""
+
+    url: str = Field(description="Endpoint, e.g. the qualification URL in certificate mode.")
     wsdl_path: Path = Field(
         default_factory=bundled_wsdl,
-        description="DESIR_ICIR_EXP_1.5.0.wsdl with its xsd/ folder beside it (default: the engine's copy)",
+        description="DESIR_ICIR_EXP_1.5.0.wsdl with its xsd/ folder beside it (default: the engine's copy).",
     )
-    idam: str = Field(description="CNDA authorisation number of the software (ContexteLPS/LPS/IDAM)")
-    lps_name: str = "RIS-ENGINE"
-    lps_version: str = "0.1.0"
-    lps_instance: str = Field(default_factory=lambda: str(uuid.uuid4()), description="uuid of this install")
-    emetteur: str = ""
-    cert_path: Path | None = Field(None, description="IGC-Santé ORG certificate, CN INSI-AUTO or INSI-MANU")
-    key_path: Path | None = None
-    key_password: SecretStr | None = None
-    ca_path: Path | None = Field(None, description="Trust chain of the server (AC IGC-SANTE)")
-    timeout: float = Field(10.0, gt=0)
-    verify_namespace: str = Field(VERIFY_NAMESPACE, description="Provisional: unit verification contract")
-    verify_action: str = VERIFY_ACTION
+    idam: str = Field(description="CNDA authorisation number of the software (ContexteLPS/LPS/IDAM).")
+    lps_name: str = Field("RIS-ENGINE", description="Software name sent in ContexteLPS.")
+    lps_version: str = Field("0.1.0", description="Software version sent in ContexteLPS.")
+    lps_instance: str = Field(default_factory=lambda: str(uuid.uuid4()), description="uuid of this install.")
+    emetteur: str = Field("", description="Emetteur of ContexteLPS (empty: none).")
+    cert_path: Path | None = Field(None, description="IGC-Santé ORG certificate, CN INSI-AUTO or INSI-MANU.")
+    key_path: Path | None = Field(None, description="Private key of the ORG certificate.")
+    key_password: SecretStr | None = Field(None, description="Passphrase of the private key.")
+    ca_path: Path | None = Field(None, description="Trust chain of the server (AC IGC-SANTE).")
+    timeout: float = Field(10.0, gt=0, description="Timeout of one call, in seconds.")
+    verify_namespace: str = Field(VERIFY_NAMESPACE, description="Provisional: unit verification contract.")
+    verify_action: str = Field(VERIFY_ACTION, description="SOAP action of the unit verification.")
 
     def settings(self) -> InsiSettings:
         return InsiSettings(

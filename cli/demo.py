@@ -17,6 +17,7 @@ from sqlmodel import select
 from cli.single_box import SingleBox
 from deployments import WORK_POOL
 from deployments.runs import start_announcement, start_lifecycle
+from flows.mss_receipts import mss_receipts
 from ris import reports, worklist
 from ris.config import EngineConfig
 from ris.demo import CORRECTION, follow_ups, sample_worklist, validator_for
@@ -62,6 +63,9 @@ def _print_endpoints(box: SingleBox) -> None:
         typer.echo(f"sandbox PFI:       {ends.pfi}")
         typer.echo(f"sandbox INSi:      {ends.insi}")
         typer.echo(f"sandbox SMTP:      {ends.smtp}   (the site's mail relay, STARTTLS)")
+        typer.echo(
+            f"sandbox MSSanté:   {ends.mss}   (operator: STARTTLS, client certificate; route {box.routes})"
+        )
     typer.echo(f"engine database:   {EngineConfig.from_env().database_url}")
     for missing in box.missing:
         typer.secho(f"not configured:    {missing}", fg=typer.colors.YELLOW)
@@ -92,10 +96,14 @@ async def wait_for_runs(run_ids: list[str], timeout: float) -> dict[str, str]:
     return states
 
 
-async def wait_for_receipts(timeout: float) -> None:
-    """Receipts (ZAM) arrive after the ACK: wait until no relayed delivery is still only 'sent'."""
+async def wait_for_receipts(timeout: float, direct: bool = False) -> None:
+    """Receipts (ZAM) arrive after the ACK: wait until no relayed delivery is still only 'sent'. On the
+    direct route, the DSN / MDN of the engine's own mails are read from the IMAP mailbox meanwhile (what
+    the scheduled `mss-receipts` deployment does every few minutes)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
+        if direct:
+            await mss_receipts()
         with session_scope() as session:
             waiting = session.exec(select(Delivery).where(Delivery.status == DeliveryStatus.sent)).first()
         if waiting is None:
@@ -150,10 +158,12 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-async def _demo(data_dir: Path, prefect_port: int, count: int, json_out: Path | None, stay: bool) -> int:
+async def _demo(
+    data_dir: Path, prefect_port: int, count: int, json_out: Path | None, stay: bool, routes: str = "pfi"
+) -> int:
     shutil.rmtree(data_dir, ignore_errors=True)  # the demo always starts from an empty engine of its own
     url = f"sqlite:///{data_dir / 'ris.db'}"
-    async with SingleBox(data_dir, url, prefect_port=prefect_port, sandbox=True) as box:
+    async with SingleBox(data_dir, url, prefect_port=prefect_port, sandbox=True, routes=routes) as box:
         _print_endpoints(box)
         data = sample_worklist(count)
         with session_scope() as session:
@@ -165,10 +175,10 @@ async def _demo(data_dir: Path, prefect_port: int, count: int, json_out: Path | 
         run_ids = await validate_sample(data)
         typer.echo(f"{len(run_ids)} reports validated; waiting for their lifecycle runs…")
         states = await wait_for_runs(run_ids, timeout=300)
-        await wait_for_receipts(timeout=30)
+        await wait_for_receipts(timeout=30, direct=routes == "direct")
         follow_up_ids = await follow_up_sample(data)
         states.update(await wait_for_runs(follow_up_ids, timeout=300))
-        await wait_for_receipts(timeout=30)
+        await wait_for_receipts(timeout=30, direct=routes == "direct")
         with session_scope() as session:
             ids = [r.id for r in session.exec(select(Report).order_by(Report.id))]
             rows = [report_summary(session, rid) for rid in ids]
@@ -208,9 +218,17 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="Write the summary as JSON to this file"),
         stay: bool = typer.Option(True, "--stay/--exit", help="Keep running for the UI after the summary"),
         prefect_port: int = typer.Option(4200, help="Port of the local Prefect server (UI and API)"),
+        routes: str = typer.Option(
+            "pfi",
+            "--routes",
+            help="pfi: the sandbox PFI relays the MSSanté copies (default, today's sites); direct: the "
+            "engine sends them itself through the sandbox MSSanté operator (mutual TLS)",
+        ),
     ) -> None:
         """Run `up`, load a sample worklist, drive it through the lifecycle, print a summary."""
+        if routes not in ("pfi", "direct"):
+            raise typer.BadParameter(f"{routes!r}: pfi or direct", param_hint="--routes")
         code = run_until_stopped(
-            _demo(EngineConfig.from_env().data_dir / "demo", prefect_port, count, json_out, stay)
+            _demo(EngineConfig.from_env().data_dir / "demo", prefect_port, count, json_out, stay, routes)
         )
         raise typer.Exit(code or 0)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from ipaddress import ip_network
 from pathlib import Path
 
 import typer
 
 from cli.common import fail, print_json
 from ris import refusals
+from ris.hl7v2.inbound import Allowlist
 from ris.identity import insi_service
 from ris.identity.actors import OPERATOR, Actor
 from ris.identity.errors import IdentityRuleError
@@ -198,9 +200,22 @@ def listen(
     own_domain: list[str] = OwnDomain,
     trusted: list[str] = Trusted,
     not_caring_directly: bool = NotCaring,
+    allow_sender: list[str] = typer.Option(
+        [], "--allow-sender", help="MSH-3 or MSH-3^MSH-4 allowed to send (default: anyone)"
+    ),
+    allow_peer: list[str] = typer.Option(
+        [], "--allow-peer", help="Address or network (CIDR) allowed to connect (default: any)"
+    ),
 ) -> None:
-    """Run the identity MLLP listener (PAM-FR ADT, ORM, OMI, SIU: their PID) until Ctrl-C."""
-    intake = PamIntake(_policy(own_domain, trusted, not_caring_directly))
+    """Run the identity MLLP listener (PAM-FR ADT, ORM, OMI, SIU: their PID) until Ctrl-C. Messages a
+    crash left stored but not applied are applied first; anything outside the allowlist gets AR."""
+    try:
+        allowlist = Allowlist(
+            frozenset(allow_sender), tuple(str(ip_network(p, strict=False)) for p in allow_peer)
+        )
+    except ValueError as exc:
+        fail(f"--allow-peer: {exc}")
+    intake = PamIntake(_policy(own_domain, trusted, not_caring_directly), allowlist=allowlist)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(intake, host, port))
 

@@ -31,6 +31,23 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(hl7.app, name="hl7")
 demo.register(app)
 worker.register(app)
+from cli import directory  # noqa: E402
+
+app.add_typer(directory.app, name="directory")
+from cli import login  # noqa: E402
+
+login.register(app)
+from cli import audit  # noqa: E402
+
+app.add_typer(audit.app, name="audit")
+from cli import configure, dashboard, export  # noqa: E402
+
+configure.register(app)
+dashboard.register(app)
+export.register(app)
+from cli import mss  # noqa: E402
+
+app.add_typer(mss.app, name="mss")
 
 NOT_READY = 3
 

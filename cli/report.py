@@ -12,6 +12,10 @@ import typer
 from cli.common import fail, print_json
 from deployments.runs import start_announcement, start_deletion, start_lifecycle
 from ris import reports
+from ris.auth.actor import ActorRefused, acting_professional
+from ris.auth.settings import AuthConfigError
+from ris.auth.tokens import ProviderUnreachable, TokenRejected
+from ris.config import EngineConfig
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report
 from ris.summary import report_summary
@@ -36,6 +40,14 @@ def _start(starting: Coroutine[Any, Any, str], run_name: str, again: str) -> Non
     typer.echo(f"run {run_id} started: {run_name}")
 
 
+def _acting(declared: str | None) -> str:
+    """The logged-in professional's RPPS (Pro Santé Connect), else the declared `--by` if the site allows."""
+    try:
+        return acting_professional(declared, EngineConfig.from_env().data_dir).rpps
+    except (ActorRefused, AuthConfigError, TokenRejected, ProviderUnreachable) as exc:
+        fail(str(exc))
+
+
 def _read_text(path: Path, option: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -46,12 +58,15 @@ def _read_text(path: Path, option: str) -> str:
 @app.command()
 def validate(
     report_id: str,
-    by: str = typer.Option(..., "--by", help="RPPS of the validating radiologist (11 digits)"),
+    by: str | None = typer.Option(
+        None, "--by", help="RPPS of the validating radiologist (11 digits); default: the `ris login` RPPS"
+    ),
 ) -> None:
     """Legally authenticate the report (new version) and start its lifecycle run."""
+    acting = _acting(by)
     try:
         with session_scope() as session:
-            version = reports.validate(session, report_id, by).version
+            version = reports.validate(session, report_id, acting).version
     except (reports.ReportRuleError, NotFound) as exc:
         fail(str(exc))
     typer.echo(f"report {report_id} validated as version {version}")
@@ -75,13 +90,16 @@ def provisional(
 @app.command()
 def announce(
     report_id: str,
-    by: str = typer.Option(..., "--by", help="RPPS of the radiologist who made the announcement"),
+    by: str | None = typer.Option(
+        None, "--by", help="RPPS of the radiologist who made the announcement; default: the `ris login` RPPS"
+    ),
 ) -> None:
     """Record "annonce réalisée" (RIS.CRR.03) and release what waited for it: the DMP copy made visible
     to the patient and the patient's copy. Recording it again restarts nothing already sent."""
+    acting = _acting(by)
     try:
         with session_scope() as session:
-            report = reports.record_announcement(session, report_id, by)
+            report = reports.record_announcement(session, report_id, acting)
             version, at = report.version, report.announcement_recorded_at
     except (reports.ReportRuleError, NotFound) as exc:
         fail(str(exc))
@@ -96,15 +114,18 @@ def replace(
     report_id: str,
     text_file: Path = typer.Option(..., "--text-file", help="The corrected report text (UTF-8)"),
     conclusion_file: Path | None = typer.Option(None, "--conclusion-file", help="The corrected conclusion"),
-    by: str = typer.Option(..., "--by", help="RPPS of the validating radiologist (11 digits)"),
+    by: str | None = typer.Option(
+        None, "--by", help="RPPS of the validating radiologist (11 digits); default: the `ris login` RPPS"
+    ),
 ) -> None:
     """Validate a corrected text as version n+1: it replaces version n ("annule et remplace") on every
     channel and for every recipient that had it."""
     body = _read_text(text_file, "--text-file")
     conclusion = _read_text(conclusion_file, "--conclusion-file") if conclusion_file else None
+    acting = _acting(by)
     try:
         with session_scope() as session:
-            version = reports.replace(session, report_id, body, conclusion, by).version
+            version = reports.replace(session, report_id, body, conclusion, acting).version
     except (reports.ReportRuleError, NotFound) as exc:
         fail(str(exc))
     typer.echo(f"report {report_id} validated as version {version} (replaces version {version - 1})")
@@ -115,12 +136,15 @@ def replace(
 def delete(
     report_id: str,
     reason: str = typer.Option(..., "--reason", help="Why the report is withdrawn (audit trail)"),
-    by: str = typer.Option(..., "--by", help="RPPS of the radiologist who deletes it"),
+    by: str | None = typer.Option(
+        None, "--by", help="RPPS of the radiologist who deletes it; default: the `ris login` RPPS"
+    ),
 ) -> None:
     """Withdraw a validated report: status deleted, and a deletion to every channel that had it."""
+    acting = _acting(by)
     try:
         with session_scope() as session:
-            version = reports.delete(session, report_id, reason, by).version
+            version = reports.delete(session, report_id, reason, acting).version
     except (reports.ReportRuleError, NotFound) as exc:
         fail(str(exc))
     typer.echo(f"report {report_id} deleted")

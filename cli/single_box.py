@@ -3,7 +3,9 @@ deployments of prefect.yaml, one engine worker in this process, and the receipt 
 
 The engine runs with the site's saved configuration (the blocks an administrator saved in the Prefect
 UI). Only with `sandbox=True` (`ris demo`, `ris up --sandbox`) does it start the sandbox peers and save
-the demo site settings and endpoint blocks pointing at them. Leaving the `async with` stops all of it.
+the demo site settings and endpoint blocks pointing at them; `routes="direct"` then has the engine send
+the MSSanté copies itself through the sandbox MSSanté operator instead of the PFI. Leaving the
+`async with` stops all of it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from blocks import DEFAULT_NAME, BlockNotSaved
 from blocks.insi import InsiEndpoint
 from blocks.mail import MailSender
+from blocks.mssante import MssanteOperator
 from blocks.pfi import PfiEndpoint, load_pfi_endpoint
 from blocks.site import SiteSettingsBlock, load_site_settings
 from cli.prefect_server import QUIET, PrefectServer
@@ -32,15 +35,16 @@ from ris.channels.hl7.listener import ZamListener
 from ris.hl7v2.ack_writer import Party
 from ris.identity.insi_client import bundled_wsdl
 from ris.identity.intake import IntakePolicy, PamIntake
-from ris.settings import SiteSettings
+from ris.settings import MssanteSending, SiteSettings
 from ris.store import db
 from sandbox.insi import InsiSandbox
+from sandbox.mssante import CLIENT_PASSPHRASE, MssSandbox
 from sandbox.pfi import PfiSandbox
 from sandbox.smtp import SmtpSandbox
 
 log = logging.getLogger("ris.single_box")
 SANDBOX_IDAM = "SANDBOX-IDAM"
-BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint, MailSender)
+BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint, MailSender, MssanteOperator)
 # Runs in flight at once: the Prefect server on SQLite serialises its writes, and more runs only make
 # more of them collide (each collision costs a retry).
 SINGLE_BOX_LIMIT = 4
@@ -55,16 +59,25 @@ class Endpoints:
     pfi: str | None = None  # the sandbox peers, in sandbox mode
     insi: str | None = None
     smtp: str | None = None
+    mss: str | None = None
 
 
 class SingleBox:
     def __init__(
-        self, data_dir: Path, database_url: str, *, prefect_port: int = 4200, sandbox: bool = False
+        self,
+        data_dir: Path,
+        database_url: str,
+        *,
+        prefect_port: int = 4200,
+        sandbox: bool = False,
+        routes: str = "pfi",
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.prefect_port = prefect_port
         self.sandbox = sandbox
+        self.routes = routes
+        self.mss: MssSandbox | None = None
         self.pfi: PfiSandbox | None = None
         self.insi: InsiSandbox | None = None
         self.smtp: SmtpSandbox | None = None
@@ -124,6 +137,7 @@ class SingleBox:
             pfi=f"mllp://127.0.0.1:{self.pfi.port}" if self.pfi else None,
             insi=self.insi.url if self.insi else None,
             smtp=f"smtp://127.0.0.1:{self.smtp.port}" if self.smtp else None,
+            mss=f"smtp://localhost:{self.mss.port}" if self.mss else None,
         )
 
     async def _until_worker_ready(self, timeout: float = 120) -> None:
@@ -156,7 +170,7 @@ class SingleBox:
 
     async def _start_sandbox(self) -> tuple[ZamListener, object]:
         """The demo site and the sandbox peers, with the blocks pointing at them (fresh ports each start)."""
-        site = SiteSettings()
+        site = SiteSettings(mssante=MssanteSending(route_ps=self.routes, route_patient=self.routes))
         await SiteSettingsBlock(settings=site).asave(DEFAULT_NAME, overwrite=True)
         zam = await self._stack.enter_async_context(ZamListener(me=_party(site), tz=site.timezone))
         self.pfi = await self._stack.enter_async_context(
@@ -183,6 +197,30 @@ class SingleBox:
             ca_bundle=str(self.smtp.ca_pem),
             from_address=site.return_address,
             from_label=site.sender_label,
+        ).asave(DEFAULT_NAME, overwrite=True)
+        # The MSSanté operator (mutual TLS with the structure's test certificate) for the direct route.
+        # On the direct route its receipts (DSN, MDN) land in a real IMAP mailbox (Dovecot) the engine reads.
+        direct = self.routes == "direct"
+        self.mss = self._stack.enter_context(
+            MssSandbox(
+                folder=self.data_dir / "mss-received",
+                tls_dir=self.data_dir / "sandbox-mss-tls",
+                imap_user=site.mssante.application_mailbox if direct else None,
+            )
+        )
+        self.mss.read_receipts = direct  # the demo's recipients "read" their mails at once
+        pki = self.mss.mss_pki
+        await MssanteOperator(
+            host="localhost",
+            port=self.mss.port,
+            ca_bundle=str(pki.ca),
+            client_cert=str(pki.client_cert),
+            client_key=str(pki.client_key),
+            key_passphrase=CLIENT_PASSPHRASE.decode(),
+            imap_host="localhost" if direct else None,
+            imap_port=self.mss.mailbox.port if self.mss.mailbox else 993,
+            imap_user=self.mss.imap_user,
+            imap_password=self.mss.imap_password if direct else None,
         ).asave(DEFAULT_NAME, overwrite=True)
         await PfiEndpoint(host="127.0.0.1", port=self.pfi.port, receipt_port=zam.port).asave(
             DEFAULT_NAME, overwrite=True

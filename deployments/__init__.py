@@ -12,9 +12,13 @@ import yaml
 
 from flows.names import (
     ANNOUNCEMENT_FLOW,
+    DASHBOARD_FLOW,
     DELETION_FLOW,
+    DIRECTORY_IMPORT_FLOW,
+    EXPORT_FLOW,
     IDENTITY_FEED_FLOW,
     LIFECYCLE_FLOW,
+    MSS_RECEIPTS_FLOW,
     REMINDER_FLOW,
     RETRY_FLOW,
 )
@@ -29,6 +33,10 @@ ENTRYPOINTS = {
     ANNOUNCEMENT_FLOW: "flows/announcement.py:announcement_release",
     DELETION_FLOW: "flows/report_deletion.py:report_deletion",
     REMINDER_FLOW: "flows/reminders.py:report_reminders",
+    DIRECTORY_IMPORT_FLOW: "flows/directory_import.py:directory_import",
+    DASHBOARD_FLOW: "flows/dashboard.py:publish_dashboard_figures",
+    EXPORT_FLOW: "flows/export.py:portability_export",
+    MSS_RECEIPTS_FLOW: "flows/mss_receipts.py:mss_receipts",
 }
 
 
@@ -51,3 +59,6 @@ IDENTITY_FEED_DEPLOYMENT = deployment_name(IDENTITY_FEED_FLOW)
 ANNOUNCEMENT_DEPLOYMENT = deployment_name(ANNOUNCEMENT_FLOW)
 DELETION_DEPLOYMENT = deployment_name(DELETION_FLOW)
 REMINDER_DEPLOYMENT = deployment_name(REMINDER_FLOW)
+DIRECTORY_IMPORT_DEPLOYMENT = deployment_name(DIRECTORY_IMPORT_FLOW)
+DASHBOARD_DEPLOYMENT = deployment_name(DASHBOARD_FLOW)
+EXPORT_DEPLOYMENT = deployment_name(EXPORT_FLOW)

@@ -11,9 +11,12 @@ from prefect import flow
 
 from flows.names import ANNOUNCEMENT_FLOW
 from flows.release import release_announced
+from tasks.report_state import publish_report_state
 
 
 @flow(name=ANNOUNCEMENT_FLOW, flow_run_name="announce-{report_id}-v{version}", log_prints=False)
 async def announcement_release(report_id: str, version: int) -> dict[str, str]:
     """The DMP copy made visible to the patient and the patient's mail (ids only in the run)."""
-    return await release_announced(report_id, version)
+    released = await release_announced(report_id, version)
+    await publish_report_state(report_id)
+    return released

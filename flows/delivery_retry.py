@@ -7,6 +7,7 @@ from prefect import flow
 from flows.names import RETRY_FLOW
 from flows.release import release_announced
 from tasks.hl7 import own_action, publish_hl7
+from tasks.report_state import publish_report_state
 
 
 @flow(name=RETRY_FLOW, flow_run_name="retry-hl7-{report_id}-v{version}", log_prints=False)
@@ -18,4 +19,5 @@ async def retry_delivery(report_id: str, version: int, action: str | None = None
     status = await publish_hl7(report_id, version, action or own_action(version))
     if action != "delete":
         await release_announced(report_id, version)
+    await publish_report_state(report_id)
     return status

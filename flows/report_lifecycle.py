@@ -1,9 +1,10 @@
 """The lifecycle of one validated report version, from identity check to its deliveries.
 
-With the site's PFI route, the PFI relays the DMP and MSSanté copies and its ZAM receipts update them
-(direct DMP and MSSanté are later work). A version n+1 is a replacement ("annule et remplace") to every
-recipient routing gives. A patient copy held back for the announcement leaves here when the
-announcement was recorded meanwhile, otherwise with the announcement's own run.
+With the site's PFI route, the PFI relays the DMP and MSSanté copies and its ZAM receipts update them;
+MSSanté channels the site routes "direct" are sent by the engine, one task run per recipient mail. A
+version n+1 is a replacement ("annule et remplace") to every recipient routing gives. A patient copy held
+back for the announcement leaves here when the announcement was recorded meanwhile, otherwise with the
+announcement's own run.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.names import LIFECYCLE_FLOW
-from flows.release import release_announced
+from flows.release import release_announced, send_direct_mss
 from tasks.deliveries import plan_deliveries
 from tasks.documents import build_documents
 from tasks.hl7 import own_action, publish_hl7
 from tasks.identity import check_identity
+from tasks.report_state import publish_report_state
 
 
 @flow(name=LIFECYCLE_FLOW, flow_run_name="report-{report_id}-v{version}", log_prints=False)
@@ -31,6 +33,10 @@ async def report_lifecycle(report_id: str, version: int) -> dict[str, object]:
     }
     if "pending" in planned.get("hl7", []):
         outcome["hl7"] = await publish_hl7(report_id, version, own_action(version))
+    direct = await send_direct_mss(report_id, version, (own_action(version),))
+    if direct:
+        outcome["mss"] = direct
     if "waiting_announcement" in planned.get("mss-patient", []):
         outcome["released"] = await release_announced(report_id, version)
+    await publish_report_state(report_id)
     return outcome

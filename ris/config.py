@@ -12,6 +12,16 @@ def default_data_dir() -> Path:
     return Path(base) / "ris"
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its missing parents) readable by this user only; an existing folder is left as
+    its owner set it."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.chmod(0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Process-level configuration. Site settings (facility, RGPD text, delays) live in `ris.settings`."""

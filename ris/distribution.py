@@ -9,6 +9,11 @@ to every recipient and channel routing gives, "annule et remplace"). A patient c
 announcement is planned under `release`; once the announcement is recorded, the DMP copy gets a
 `visibility` update and the patient copy leaves with the `release` message (dmp-xds.md §6). A deletion
 is a `delete` message about the last version the PFI filed.
+
+Channels a site routes "direct" (MSSanté sent by the engine itself, `SiteSettings.mssante`) get the same
+rows with route "direct": their own copies leave from the lifecycle, the held-back patient copy as soon as
+the announcement is recorded, and a deletion notice (RIS.MSS.16, the site's choice) goes to each
+recipient a direct copy reached.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlmodel import Session
 from ris import routing
 from ris.ids import delivery_key
 from ris.routing import PFI, PlannedDelivery
+from ris.settings import SiteSettings
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus
 from ris.store.reports import load_bundle
@@ -26,6 +32,15 @@ REACHED = (DeliveryStatus.sent, DeliveryStatus.acknowledged, DeliveryStatus.read
 RELEASE = "release"
 VISIBILITY = "visibility"
 DELETE = "delete"
+
+
+MSS_CHANNELS = (Channel.mss_ps, Channel.mss_patient)
+
+
+def direct_channels(settings: SiteSettings) -> frozenset[Channel]:
+    """The channels the site sends itself rather than through its PFI."""
+    routes = {Channel.mss_ps: settings.mssante.route_ps, Channel.mss_patient: settings.mssante.route_patient}
+    return frozenset(channel for channel, route in routes.items() if route == "direct")
 
 
 def version_action(version: int) -> str:
@@ -67,11 +82,13 @@ def _statuses(session: Session, report_id: str, version: int) -> dict[str, list[
     return statuses
 
 
-def plan_version(session: Session, report_id: str, version: int, *, pfi: bool) -> dict[str, list[str]]:
+def plan_version(
+    session: Session, report_id: str, version: int, *, pfi: bool, direct: frozenset[Channel] = frozenset()
+) -> dict[str, list[str]]:
     """Create the missing Delivery rows of this version; returns the statuses per channel (no addresses)."""
     bundle = load_bundle(session, report_id, version)
     own = version_action(version)
-    for planned in routing.plan(bundle, pfi=pfi):
+    for planned in routing.plan(bundle, pfi=pfi, direct=direct):
         waiting = planned.status is DeliveryStatus.waiting_announcement
         _ensure(session, report_id, version, planned, RELEASE if waiting else own)
     return _statuses(session, report_id, version)
@@ -95,10 +112,17 @@ def plan_release(session: Session, report_id: str, version: int) -> list[str]:
     was relayed while an announcement was required; a redundant update changes nothing). The patient's
     copy leaves if its gates still allow it, else it is blocked with the reason."""
     bundle = load_bundle(session, report_id, version)
-    own = own_message(session, report_id, version)
-    if routing.announcement_pending(bundle) or own is None or own.status not in REACHED:
+    if routing.announcement_pending(bundle):
         return []
+    block = routing.gate(bundle, Channel.mss_patient)  # evaluated again now (mssante.md §4)
     rows = deliveries.for_version(session, report_id, version)
+    _release_waiting(
+        session, [r for r in rows if r.route == "direct"], block
+    )  # sent by the engine, no PFI order
+    own = own_message(session, report_id, version)
+    if own is None or own.status not in REACHED:
+        return []
+    rows = [r for r in rows if r.route == PFI]
     actions: list[str] = []
     dmp_copies = [
         r for r in rows if r.channel is Channel.dmp and r.action == own.action and r.status in REACHED
@@ -107,19 +131,53 @@ def plan_release(session: Session, report_id: str, version: int) -> list[str]:
         pending = PlannedDelivery(Channel.dmp, routing.DMP, DeliveryStatus.pending, None, PFI)
         _ensure(session, report_id, version, pending, VISIBILITY)
         actions.append(VISIBILITY)
-    block = routing.gate(bundle, Channel.mss_patient)  # evaluated again now (mssante.md §4)
-    for row in rows:
-        if row.action == RELEASE and row.status is DeliveryStatus.waiting_announcement:
-            if block:
-                deliveries.set_status(session, row, DeliveryStatus.blocked, block)
-            else:
-                deliveries.set_status(session, row, DeliveryStatus.pending, "announcement recorded")
+    _release_waiting(session, rows, block)
     if any(r.action == RELEASE and r.status is DeliveryStatus.pending for r in rows):
         actions.append(RELEASE)
     for action in actions:
         _ensure_message(session, report_id, version, action)
     # Every release message of the version, also those a previous run sent (their status is kept).
     return [a for a in (VISIBILITY, RELEASE) if message_for(session, report_id, version, a)]
+
+
+def _release_waiting(session: Session, rows: list[Delivery], block: str | None) -> None:
+    for row in rows:
+        if row.action == RELEASE and row.status is DeliveryStatus.waiting_announcement:
+            if block:
+                deliveries.set_status(session, row, DeliveryStatus.blocked, block)
+            else:
+                deliveries.set_status(session, row, DeliveryStatus.pending, "announcement recorded")
+
+
+def direct_to_send(session: Session, report_id: str, version: int, actions: tuple[str, ...]) -> list[int]:
+    """Ids of the version's MSSanté copies the engine sends itself that still have to leave."""
+    return [
+        row.id
+        for row in deliveries.for_version(session, report_id, version)
+        if row.route == "direct"
+        and row.channel in MSS_CHANNELS
+        and row.action in actions
+        and row.status is DeliveryStatus.pending
+    ]
+
+
+def plan_direct_deletion(session: Session, report_id: str, latest: int) -> list[int]:
+    """RIS.MSS.16 on the direct route: one deletion notice (created once) to every recipient a direct
+    MSSanté copy reached, about the last version that reached them. Returns the notices still to send."""
+    last: dict[tuple[Channel, str], Delivery] = {}
+    for version in range(1, latest + 1):
+        for row in deliveries.for_version(session, report_id, version):
+            direct = row.route == "direct" and row.channel in MSS_CHANNELS
+            if direct and row.status in REACHED and row.action != DELETE:
+                last[(row.channel, row.recipient)] = row
+    notices = []
+    for (channel, recipient), row in last.items():
+        planned = PlannedDelivery(channel, recipient, DeliveryStatus.pending, None, "direct")
+        notice = _ensure(session, report_id, row.version, planned, DELETE)
+        if notice.status is DeliveryStatus.pending:
+            notices.append(notice)
+    session.flush()
+    return [n.id for n in notices]
 
 
 def published_version(session: Session, report_id: str, latest: int) -> int | None:

@@ -87,6 +87,66 @@ class Hl7Routing(BaseModel):
         return f"PFI {self.receiving_application}^{self.receiving_facility}"
 
 
+Route = Literal["pfi", "direct"]
+
+
+class MssanteSending(BaseModel):
+    """MSSanté sending (mssante.md): the route of each channel and what the engine's own mails say when
+    it sends directly ("direct"); on "pfi" the PFI relays the copies (today's behaviour)."""
+
+    route_ps: Route = Field("pfi", description="Professionals' copies: relayed by the PFI, or sent directly")
+    route_patient: Route = Field("pfi", description="Patient's copy: relayed by the PFI, or sent directly")
+    application_mailbox: str = Field(
+        "cr-imagerie@imagerie-demo.mssante.fr",
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="RIS.MSS.23: the structure's BAL applicative, sender of every report mail",
+    )
+    sender_label: str = Field(
+        "Centre d'Imagerie Médicale Démo", min_length=1, description="RIS.MSS.13: Intitulé_BAL of the sender"
+    )
+    reply_to: str = Field(
+        "secretariat@imagerie-demo.mssante.fr",
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="RIS.MSS.11/17: the organisational mailbox replies go to (Reply-To)",
+    )
+    body_ps: str = Field(
+        "Bonjour,\n\nVeuillez trouver ci-joint le compte rendu d'imagerie médicale de votre patient(e).",
+        min_length=1,
+        description="Text of the mail to professionals",
+    )
+    body_patient: str = Field(
+        "Bonjour,\n\nVeuillez trouver ci-joint le compte rendu de votre examen d'imagerie médicale.",
+        min_length=1,
+        description="Text of the mail to the patient",
+    )
+    automatic_notice: str = Field(
+        "Ce message a été généré automatiquement. Pour joindre l'émetteur, écrivez à {reply_to}.",
+        description="RIS.MSS.11 footer of a BAL applicative mail; {reply_to} is the return mailbox",
+    )
+    replacement_text: str = Field(
+        "ANNULE ET REMPLACE le compte rendu envoyé précédemment.",
+        min_length=1,
+        description="RIS.MSS.15: first line of a replacement's mail",
+    )
+    deletion_text: str = Field(
+        "Le compte rendu ci-joint a été supprimé par son émetteur : merci de ne plus en tenir compte et "
+        "de le supprimer de vos dossiers.",
+        min_length=1,
+        description="RIS.MSS.16: text of the optional deletion notice",
+    )
+    request_read_receipt: bool = Field(
+        True, description="Ask for read receipts (Disposition-Notification-To)"
+    )
+    patient_may_reply: bool = Field(False, description="False: the patient mail carries X-MSS-MES: FIN")
+
+    @field_validator("automatic_notice")
+    @classmethod
+    def _names_reply_to(cls, value: str) -> str:
+        if "{reply_to}" not in value:
+            raise ValueError("automatic_notice must contain the {reply_to} placeholder (RIS.MSS.11)")
+        return value
+
+
 class IdentityFeed(BaseModel):
     """Who sends identities to the PAM-FR listener (INS rules 30, 52)."""
 
@@ -102,6 +162,7 @@ class IdentityFeed(BaseModel):
 class SiteSettings(BaseModel):
     facility: Facility = Facility()
     hl7: Hl7Routing = Hl7Routing()
+    mssante: MssanteSending = MssanteSending()
     identity_feed: IdentityFeed = IdentityFeed()
     justificatifs: JustificatifPolicy = Field(
         default_factory=JustificatifPolicy, description="RIS.INS.19-21: identity proofs and auto-validation"

@@ -26,8 +26,10 @@ from pydantic import (
 from sqlmodel import Session, select
 
 from ris import refusals, specialties
+from ris.directory.referenced import directory_address
 from ris.identity import registry
 from ris.identity.actors import IDENTITY_WRITE, Actor
+from ris.identity.birth_date import implausibility
 from ris.identity.errors import IdentityRuleError
 from ris.identity.nir import INS_OIDS, check_matricule
 from ris.identity.status import holds_insi_traits
@@ -119,6 +121,13 @@ class PatientIn(_Record):
         description="Patient-level refusals, recorded with the actor 'worklist'; every report of the patient "
         "follows them unless the report overrides them (refuse_mss_patient / refuse_mss_ps)",
     )
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible_birth_date(cls, value: dt.date) -> dt.date:
+        if (why := implausibility(value)) is not None:
+            raise ValueError(f"birth date {why}")
+        return value
 
 
 class ExamIn(_Record):
@@ -215,6 +224,8 @@ def _store_correspondent(session: Session, rec: CorrespondentIn, actor: str) -> 
     if correspondent_by_rpps(session, rec.rpps):
         raise RecordRefused(f"rpps: correspondent {rec.rpps} already exists")
     row = Correspondent(**rec.model_dump())
+    if row.mss_address is None:  # none in the worklist: the directory's, if it lists one (RIS.ANN.05)
+        row.mss_address = directory_address(session, rec.rpps)
     session.add(row)
     session.flush()
     audit.record(

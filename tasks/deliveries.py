@@ -19,7 +19,13 @@ async def plan_deliveries(report_id: str, version: int) -> dict[str, list[str]]:
     """Create the Delivery rows of this version, each with its idempotency key minted once (a re-run
     keeps existing rows). Returns the statuses per channel, without recipients' addresses."""
     settings = await load_site_settings()
-    return await unit_of_work(distribution.plan_version, report_id, version, pfi=settings.hl7.enabled)
+    return await unit_of_work(
+        distribution.plan_version,
+        report_id,
+        version,
+        pfi=settings.hl7.enabled,
+        direct=distribution.direct_channels(settings),
+    )
 
 
 @task(

@@ -21,7 +21,12 @@ def artifact_key(report_id: str) -> str:
     return "report-" + "".join(c if c.isalnum() else "-" for c in report_id.lower())
 
 
-@task(name="publish-report-state", task_run_name="publish-report-state-{report_id}")
+@task(
+    name="publish-report-state",
+    task_run_name="publish-report-state-{report_id}",
+    retries=2,
+    retry_delay_seconds=2,
+)
 async def publish_report_state(report_id: str) -> int:
     """Refresh the report's table artifact and emit `ris.delivery.<outcome>` for each delivery outcome.
     An outcome's event id is derived from the delivery and its status, so that the event is recorded

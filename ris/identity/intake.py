@@ -16,6 +16,7 @@ by our own domain's référentiel does not, since that référentiel already tol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,23 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
-from ris.hl7v2.mllp import MllpServer
+from ris.hl7v2.inbound import Allowlist, key_problem, record_refusal
+from ris.hl7v2.mllp import Limits, MllpServer, Peer, Tls
 from ris.identity import insi_service, propagation
 from ris.identity.actors import ENGINE
 from ris.identity.errors import IdentityRuleError
 from ris.identity.insi_client import InsiClient, InsiFault, InsiUnavailable, TraitsQuery
 from ris.identity.nir import matricule_problem
-from ris.identity.pam import VERSIONS, Header, PamError, PamIdentity, PamMessage, parse, read_header
+from ris.identity.pam import (
+    SUPPORTED,
+    VERSIONS,
+    Header,
+    PamError,
+    PamIdentity,
+    PamMessage,
+    parse,
+    read_header,
+)
 from ris.identity.registry import (
     PROPAGATE_INS,
     PROPAGATE_TRAITS,
@@ -81,38 +92,39 @@ class Decision:
 
 
 class PamIntake:
-    def __init__(self, policy: IntakePolicy, insi: InsiClient | None = None, database_url: str | None = None):
+    """Store, apply, acknowledge. A message is stored `received` in its own unit of work, then applied and
+    marked `accepted` in one more: a crash between the two leaves it `received`, and it is applied when
+    the listener starts again (`recover`) or when the sender resends it, never refused for our crash.
+    Database work runs in a worker thread; an INSi call goes back to the event loop that owns the client.
+    """
+
+    def __init__(
+        self,
+        policy: IntakePolicy,
+        insi: InsiClient | None = None,
+        database_url: str | None = None,
+        *,
+        allowlist: Allowlist | None = None,
+        limits: Limits | None = None,
+        tls: Tls | None = None,
+        charset: str = "utf-8",
+    ):
         self.policy, self.insi, self.url = policy, insi, database_url
+        self.allowlist = allowlist or Allowlist()
+        self.limits, self.tls, self.charset = limits, tls, charset
 
     # --- entry points -------------------------------------------------------------------------------------
 
-    async def handle(self, er7: str) -> str:
-        try:
-            header = read_header(er7)
-        except PamError as err:
-            self._store(
-                f"unparsed^{hashlib.sha256(er7.encode()).hexdigest()[:16]}",
-                "unknown",
-                "?",
-                er7,
-                "rejected",
-                str(err),
-            )
-            return _ack(None, "AR", Problem(err.code, err.text, err.location))
-        stored = self._store_new(header, er7)
-        if stored is not None:  # duplicate MSH-10 from this sender: same answer, no reprocessing
-            return self._ack_for(header, stored)
-        try:
-            message = parse(er7)
-            await self._apply(message)
-        except PamError as err:
-            self._finish(header, "rejected", str(err))
-            return _ack(header, "AR" if err.reject else "AE", Problem(err.code, err.text, err.location))
-        except IdentityRuleError as err:
-            self._finish(header, "rejected", str(err))
-            return _ack(header, "AE", Problem("207", str(err), _location(err.field)))
-        self._finish(header, "accepted", None)
-        return _ack(header, "AA")
+    async def handle(self, er7: str, peer: Peer | None = None) -> str:
+        return await asyncio.to_thread(self._process, er7, peer, asyncio.get_running_loop())
+
+    async def recover(self) -> int:
+        """Apply the messages a crash left `received` (stored, maybe ACKed by nobody): returns how many."""
+        left = await asyncio.to_thread(self._left_received)
+        loop = asyncio.get_running_loop()
+        for row_id, raw in left:
+            await asyncio.to_thread(self._resume, row_id, raw, loop)
+        return len(left)
 
     async def import_file(self, path: Path) -> list[str]:
         """Messages of a file (segments split by CR or LF, each message starting with MSH) -> ACK codes."""
@@ -125,94 +137,154 @@ class PamIntake:
         return codes
 
     def listener(self, host: str = "127.0.0.1", port: int = 0) -> MllpServer:
-        return MllpServer(self.handle, host, port)
+        return MllpServer(
+            self.handle,
+            host,
+            port,
+            limits=self.limits,
+            tls=self.tls,
+            default_charset=self.charset,
+            on_start=self.recover,
+        )
+
+    # --- one message (worker thread) ----------------------------------------------------------------------
+
+    def _process(self, er7: str, peer: Peer | None, loop: asyncio.AbstractEventLoop) -> str:
+        try:
+            header = read_header(er7)
+        except PamError as err:
+            self._store_unreadable(er7, err)
+            return _ack(None, "AR", Problem(err.code, err.text, err.location))
+        if problem := key_problem(header.sender, header.control_id):
+            return _ack(header, "AR", problem)  # nothing stored: its key cannot be kept whole
+        if problem := self.allowlist.refusal(header.sending_application, header.sender, peer):
+            record_refusal(self.url, "pam", header.sender, header.control_id, peer, problem.text)
+            return _ack(header, "AR", problem)
+        row = self._store_new(header, er7)
+        if row.outcome != "received":  # a resend of a message already judged: same answer, once
+            return self._ack_for(header, row)
+        return self._apply_stored(header, row.id, er7, loop)
+
+    def _resume(self, row_id: int, raw: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._apply_stored(read_header(raw), row_id, raw, loop)
+
+    def _apply_stored(self, header: Header, row_id: int, er7: str, loop: asyncio.AbstractEventLoop) -> str:
+        try:
+            message = parse(er7)
+            with session_scope(self.url) as s:
+                claimed = _claim(s, row_id)
+                if claimed:
+                    self._apply(s, message, loop)
+        except PamError as err:
+            self._finish(row_id, "rejected", str(err))
+            return _ack(header, "AR" if err.reject else "AE", Problem(err.code, err.text, err.location))
+        except IdentityRuleError as err:
+            self._finish(row_id, "rejected", str(err))
+            return _ack(header, "AE", Problem("207", str(err), _location(err.field)))
+        if not claimed:  # a concurrent resend applied it first
+            with session_scope(self.url) as s:
+                return self._ack_for(header, s.get(InboundMessage, row_id))
+        return _ack(header, "AA")
 
     # --- storage ------------------------------------------------------------------------------------------
 
-    def _store(
-        self, sender: str, control_id: str, mtype: str, raw: str, outcome: str, error: str | None
-    ) -> None:
-        with session_scope(self.url) as s:
-            s.add(
-                InboundMessage(
-                    sender=sender[:128],
-                    control_id=control_id[:64],
-                    message_type=mtype[:24],
-                    raw=raw,
-                    outcome=outcome,
-                    error=error[:500] if error else None,
-                )
-            )
+    def _store_unreadable(self, raw: str, err: PamError) -> None:
+        digest = hashlib.sha256(raw.encode()).hexdigest()
+        row = InboundMessage(
+            sender=f"unparsed^{digest[:16]}",
+            control_id=digest[:64],
+            message_type="?",
+            raw=raw,
+            outcome="rejected",
+            error=str(err)[:500],
+        )
+        with contextlib.suppress(sa.exc.IntegrityError), session_scope(self.url) as s:
+            s.add(row)  # the same unreadable bytes twice: kept once
 
-    def _store_new(self, header: Header, raw: str) -> InboundMessage | None:
-        """The message is stored before anything else; returns the earlier row for a duplicate."""
+    def _store_new(self, header: Header, raw: str) -> InboundMessage:
+        """The message is stored before anything else; a resend finds the row already kept."""
+        row = InboundMessage(
+            sender=header.sender,
+            control_id=header.control_id,
+            message_type=header.message_type[:24],
+            raw=raw,
+        )
         try:
-            self._store(header.sender, header.control_id, header.message_type, raw, "received", None)
+            with session_scope(self.url) as s:
+                s.add(row)
+            return row
         except sa.exc.IntegrityError:
             with session_scope(self.url) as s:
                 return s.exec(
                     select(InboundMessage).where(
-                        InboundMessage.sender == header.sender[:128],
-                        InboundMessage.control_id == header.control_id[:64],
+                        InboundMessage.sender == header.sender,
+                        InboundMessage.control_id == header.control_id,
                     )
                 ).one()
-        return None
 
-    def _finish(self, header: Header, outcome: str, error: str | None) -> None:
+    def _finish(self, row_id: int, outcome: str, error: str | None) -> None:
         with session_scope(self.url) as s:
-            row = s.exec(
-                select(InboundMessage).where(
-                    InboundMessage.sender == header.sender[:128],
-                    InboundMessage.control_id == header.control_id[:64],
-                )
-            ).one()
-            row.outcome, row.error = outcome, error[:500] if error else None
-            s.add(row)
+            s.connection().execute(
+                sa.update(InboundMessage)
+                .where(InboundMessage.id == row_id, InboundMessage.outcome == "received")
+                .values(outcome=outcome, error=error[:500] if error else None)
+            )
+
+    def _left_received(self) -> list[tuple[int, str]]:
+        with session_scope(self.url) as s:
+            rows = s.exec(
+                select(InboundMessage).where(InboundMessage.outcome == "received").order_by(InboundMessage.id)
+            ).all()
+        return [(r.id, r.raw) for r in rows if r.message_type.split("^")[0] in SUPPORTED]
 
     def _ack_for(self, header: Header, row: InboundMessage) -> str:
         if row.outcome == "accepted":
             return _ack(header, "AA")
         return _ack(header, "AE", Problem("207", f"already processed: {row.error or row.outcome}", "MSH-10"))
 
-    # --- applying ----------------------------------------------------------------------------------------
+    # --- applying (in the unit of work that marks the message accepted) ------------------------------------
 
-    async def _apply(self, message: PamMessage) -> None:
+    def _apply(self, s: Session, message: PamMessage, loop: asyncio.AbstractEventLoop) -> None:
         ident, header = message.identity, message.header
         if ident is None:  # an order or appointment without PID: nothing of the identity to take in
             return
-        with session_scope(self.url) as s:
-            known = _by_ipp(s, message.prior_ipp or ident.ipp)
-            if message.header.event == "A40" and message.prior_ipp:
-                survivor = _by_ipp(s, ident.ipp)
-                if known is None or survivor is None:
-                    raise PamError("207", "MRG-1", "both patients of a merge must be known")
-                _merge(s, absorbed=known, survivor=survivor)
-                known = survivor
-            decision = await self._decide(s, header, ident, known)
-            if known is None:
-                patient = _create(s, header, ident, decision)
-            elif decision.update_known:
-                own = self.policy.is_own(header)
-                patient = _update(s, known, ident, decision, header, propagate=not own)
-            else:
-                patient = known
-            if decision.worklist:
-                open_worklist(s, decision.worklist, patient, "; ".join(decision.notes) or decision.worklist)
-            audit.record(
-                s,
-                actor=f"pam:{header.sending_application}"[:64],
-                action="identity.pam",
-                object_type="patient",
-                object_id=patient.id,
-                message_type=header.message_type,
-                event=header.event,
-                control_id=header.control_id,
-                sender=header.sender,
-                notes=decision.notes,
-            )
+        known = _by_ipp(s, message.prior_ipp or ident.ipp)
+        if message.header.event == "A40" and message.prior_ipp:
+            survivor = _by_ipp(s, ident.ipp)
+            if known is None or survivor is None:
+                raise PamError("207", "MRG-1", "both patients of a merge must be known")
+            _merge(s, absorbed=known, survivor=survivor)
+            known = survivor
+        decision = self._decide(s, header, ident, known, loop)
+        if known is None:
+            patient = _create(s, header, ident, decision)
+        elif decision.update_known:
+            own = self.policy.is_own(header)
+            patient = _update(s, known, ident, decision, header, propagate=not own)
+        else:
+            patient = known
+        if decision.worklist:
+            open_worklist(s, decision.worklist, patient, "; ".join(decision.notes) or decision.worklist)
+        audit.record(
+            s,
+            actor=f"pam:{header.sending_application}"[:64],
+            action="identity.pam",
+            object_type="patient",
+            object_id=patient.id,
+            message_type=header.message_type,
+            event=header.event,
+            control_id=header.control_id,
+            sender=header.sender,
+            notes=decision.notes,
+        )
 
-    async def _decide(
-        self, s: Session, header: Header, ident: PamIdentity, known: Patient | None
+    def _decide(
+        self,
+        s: Session,
+        header: Header,
+        ident: PamIdentity,
+        known: Patient | None,
+        loop: asyncio.AbstractEventLoop,
     ) -> Decision:
         if ident.ins_matricule and (problem := matricule_problem(ident.ins_matricule)):
             raise PamError("103", "PID-3.1", f"INS {problem}")
@@ -232,7 +304,7 @@ class PamIntake:
             return Decision(IdentityStatus.PROV, keep_ins=False)
         if known and holds_insi_traits(known.status) and known.ins_matricule == ident.ins_matricule:
             return Decision(known.status, keep_ins=True, notes=["INS already held locally"])
-        verdict = await self._verify(s, ident)
+        verdict = self._verify(s, ident, loop)
         if verdict is True:
             trusted = self.policy.is_trusted(header) and not self.policy.cares_directly
             return Decision(IdentityStatus.QUAL if trusted else IdentityStatus.RECUP, keep_ins=True)
@@ -242,7 +314,7 @@ class PamIntake:
             IdentityStatus.PROV, keep_ins=False, update_known=False, worklist=kind, notes=[reason]
         )
 
-    async def _verify(self, s: Session, ident: PamIdentity) -> bool | None:
+    def _verify(self, s: Session, ident: PamIdentity, loop: asyncio.AbstractEventLoop) -> bool | None:
         """Rule 52: automatic verification; None when INSi is not configured or not reachable."""
         if self.insi is None or not (ident.birth_name and ident.first_birth_given_name and ident.birth_date):
             return None
@@ -253,11 +325,24 @@ class PamIntake:
             ident.birth_date,
             ident.birth_place_code,
         )
-        call = await self.insi.verify(ident.ins_matricule, ident.ins_oid, traits)
+        call = asyncio.run_coroutine_threadsafe(
+            self.insi.verify(ident.ins_matricule, ident.ins_oid, traits), loop
+        ).result()
         insi_service.record(s, ENGINE, call, None)
         if isinstance(call.error, InsiUnavailable | InsiFault) or call.result is None:
             return None
         return call.result.code == "00"
+
+
+def _claim(s: Session, row_id: int) -> bool:
+    """Mark a stored message accepted in the unit of work that applies it; False when another worker did
+    (the row lock on PostgreSQL, the write lock on SQLite make the second one wait, then find it done)."""
+    result = s.connection().execute(
+        sa.update(InboundMessage)
+        .where(InboundMessage.id == row_id, InboundMessage.outcome == "received")
+        .values(outcome="accepted", error=None)
+    )
+    return result.rowcount == 1
 
 
 def _ack(header: Header | None, code: str, problem: Problem | None = None) -> str:
@@ -370,6 +455,6 @@ def _merge(s: Session, *, absorbed: Patient, survivor: Patient) -> None:
 
 async def serve(intake: PamIntake, host: str, port: int) -> None:
     """Run the MLLP listener until cancelled (Ctrl-C in the CLI)."""
-    async with intake.listener(host, port) as server:
+    async with intake.listener(host, port) as server:  # recovers what a crash left half-way first
         print(f"PAM listener on {server.host}:{server.port}", flush=True)
         await asyncio.Event().wait()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
+from ris.identity.birth_date import implausibility
 from ris.identity.nir import INS_OIDS
 
 # PAM-FR 2.11 (ITI-30 / ITI-31, French national extension) events, plus A08 that older feeds still send.
@@ -198,6 +199,8 @@ def _identity(pid) -> PamIdentity:
             ident.used_name = xpn.xpn_1.to_er7() or None
             ident.used_given_name = xpn.xpn_2.to_er7() or None
     ident.birth_date = _hl7_date(pid.pid_7.to_er7(), "PID-7")
+    if ident.birth_date is not None and (why := implausibility(ident.birth_date)) is not None:
+        raise PamError("102", "PID-7", f"birth date {why}")
     ident.sex = pid.pid_8.to_er7() or None
     for xad in pid.pid_11:
         if xad.xad_7.to_er7() == "BDL":

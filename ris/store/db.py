@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +20,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import Session, create_engine
 
-from ris.config import EngineConfig
+from ris.config import EngineConfig, private_dir
+from ris.store import audit  # noqa: F401  registers the audit trail's guard and hash chain on every session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 UNIT_OF_WORK = "ris_unit_of_work"  # execution option of the sessions that may write
@@ -45,13 +51,24 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 _engines: dict[str, sa.Engine] = {}
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The stored HL7 carries names and INS: a folder and a database the engine creates are its user's
+    alone (0700, 0600; SQLite gives its -wal and -shm files the database file's mode)."""
+    if str(path) in ("", ":memory:"):
+        return
+    private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # an empty file is an empty database
+        path.chmod(0o600)  # whatever the umask
+
+
 def get_engine(url: str | None = None) -> sa.Engine:
     """The engine of `url`, or of RIS_DATABASE_URL as it is now (read at each call); one per URL."""
     url = url or EngineConfig.from_env().database_url
     engine = _engines.get(url)
     if engine is None:
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(url.removeprefix("sqlite:///")))
         # hide_parameters: a database error that reaches a log or a Prefect state never quotes a value
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         if engine.dialect.name == "sqlite":
@@ -123,3 +140,46 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     url = url or EngineConfig.from_env().database_url
     get_engine(url)  # creates the SQLite folder
     command.upgrade(alembic_config(url), revision)
+
+
+class BackupFailed(RuntimeError):
+    """The backup could not be written; the message says why (no partial file is left)."""
+
+
+def backup(url: str, destination: Path) -> int | None:
+    """Copy the database `url` to `destination` while it is in use; the number of SQLite pages copied."""
+    os.close(os.open(destination, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        if url.startswith("sqlite:///"):
+            return _sqlite_backup(Path(url.removeprefix("sqlite:///")), destination)
+        _pg_dump(url, destination)
+        return None
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+
+
+def _sqlite_backup(source: Path, destination: Path) -> int:
+    # sqlite3's online backup copies a consistent snapshot page by page; writers keep working meanwhile
+    src, dst = sqlite3.connect(source), sqlite3.connect(destination)
+    with contextlib.closing(src), contextlib.closing(dst):
+        src.backup(dst)
+        return dst.execute("PRAGMA page_count").fetchone()[0]
+
+
+def _pg_dump(url: str, destination: Path) -> None:
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise BackupFailed("pg_dump is not installed: install the PostgreSQL client tools (server's version)")
+    plain = sa.make_url(url).set(drivername="postgresql")
+    env = {**os.environ, "PGPASSWORD": plain.password or ""}
+    dsn = plain.set(password=None).render_as_string(hide_password=False)
+    done = subprocess.run(
+        [pg_dump, "--format=custom", "--file", str(destination), "--dbname", dsn],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BackupFailed(f"pg_dump failed: {(done.stderr.strip().splitlines() or ['no message'])[-1]}")

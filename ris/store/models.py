@@ -369,7 +369,8 @@ class DeliveryEvent(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Append-only audit trail: who did what to which object, and when (rules 4, 16, 37...)."""
+    """Append-only audit trail: who did what to which object, and when (rules 4, 16, 37...). The database
+    itself refuses UPDATE and DELETE (triggers of migration 0010)."""
 
     id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(default_factory=utcnow)
@@ -378,6 +379,12 @@ class AuditEntry(SQLModel, table=True):
     object_type: str = Field(max_length=32)
     object_id: str = Field(max_length=64, index=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # Until people log in, the declared actor is only a claim: the OS account and host are kept beside it.
+    os_user: str | None = Field(default=None, max_length=64)
+    host: str | None = Field(default=None, max_length=128)
+    # Hash chain (ris.store.audit_chain): `ris audit verify` finds a rewritten, deleted or inserted entry.
+    prev_hash: str | None = Field(default=None, max_length=64)
+    entry_hash: str | None = Field(default=None, max_length=64)
 
 
 # --- outbound identity feed -------------------------------------------------------------------------------
@@ -438,3 +445,41 @@ class RunClaim(SQLModel, table=True):
     purpose: str = Field(default="run", max_length=16, description="run, or recovery of an orphaned run")
     claimed_at: dt.datetime = Field(default_factory=utcnow)
     released_at: dt.datetime | None = None
+
+
+# --- Annuaire Santé directory (RIS.ANN.01–05) ---------------------------------------------------------------
+
+
+class DirectoryPerson(SQLModel, table=True):
+    """A health professional of the public extraction « PS_LibreAcces_Personne_activite », keyed by RPPS;
+    `structures` holds one entry per activity (the file's other lines of the same person)."""
+
+    __table_args__ = (sa.CheckConstraint("length(rpps) = 11", name="ck_directoryperson_rpps"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rpps: str = Field(max_length=11, unique=True)
+    civility: str | None = Field(default=None, max_length=16, description="Code civilité d'exercice (DR, PR)")
+    family: str = Field(max_length=100)
+    given: str | None = Field(default=None, max_length=100)
+    family_key: str = Field(max_length=100, index=True, description="Search key: upper case, no accents")
+    given_key: str | None = Field(default=None, max_length=100)
+    profession_code: str | None = Field(default=None, max_length=8)
+    profession: str | None = Field(default=None, max_length=100)
+    specialty_code: str | None = Field(default=None, max_length=16, description="Code savoir-faire")
+    specialty: str | None = Field(default=None, max_length=200)
+    structures: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    content_hash: str = Field(max_length=32, description="What the file said: unchanged lines write nothing")
+    import_run: str = Field(max_length=32, description="The last import that read this person")
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class DirectoryMailbox(SQLModel, table=True):
+    """An MSSanté mailbox of the MSSanté address extraction: personal (PER) ones carry the owner's RPPS."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=254, unique=True)
+    kind: str = Field(max_length=8, description="Type de BAL: PER, ORG, APP, CAB")
+    rpps: str | None = Field(default=None, max_length=11, index=True)
+    organisation: str | None = Field(default=None, max_length=200)
+    service: str | None = Field(default=None, max_length=200)
+    import_run: str = Field(max_length=32, description="The last import that listed it; others are withdrawn")

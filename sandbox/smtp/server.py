@@ -76,7 +76,11 @@ class _Handler:
 class SmtpSandbox:
     """`async with SmtpSandbox(folder=...) as smtp: smtp.port, smtp.ca_pem, smtp.received` (or start/stop).
 
-    `credentials` ({user: password}) turns on AUTH (offered after TLS only)."""
+    `credentials` ({user: password}) turns on AUTH (offered after TLS only). Subclasses (the MSSanté
+    operator, sandbox/mssante) swap the protocol class, the handler and the TLS context."""
+
+    smtp_class: type[SMTP] = SMTP
+    handler_class: type[_Handler] = _Handler
 
     def __init__(
         self,
@@ -176,11 +180,11 @@ class SmtpSandbox:
 
     def start(self) -> SmtpSandbox:
         context = self._tls_context()
-        handler = _Handler(self)
+        handler = self.handler_class(self)
         loop = asyncio.new_event_loop()
 
         def factory() -> SMTP:
-            return SMTP(
+            return self.smtp_class(
                 handler,
                 hostname=self.hostname,
                 tls_context=context if self.security == "starttls" else None,

@@ -9,7 +9,7 @@ import pytest
 from ris.hl7v2 import mllp
 
 
-async def echo(message: str) -> str:
+async def echo(message: str, _peer: mllp.Peer) -> str:
     return f"MSA|AA|{len(message)}"
 
 

@@ -90,6 +90,8 @@ def test_parse_errors_name_the_field() -> None:
         parse(message(event="A99"))
     with pytest.raises(PamError, match="PID-7"):
         parse(message().replace("|19790328|", "|1979-03-28|"))
+    with pytest.raises(PamError, match="birth date 2199-03-28 is in the future"):
+        parse(message().replace("|19790328|", "|21990328|"))
     with pytest.raises(PamError, match="MRG-1"):
         parse(message(event="A47"))
 

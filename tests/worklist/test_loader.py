@@ -60,6 +60,12 @@ def test_requester_becomes_a_recipient_and_copies_follow(session):
         ("patients", 0, {"birth_name": "Martineau"}, "patients[0] birth_name: upper case"),
         (
             "patients",
+            1,
+            {"birth_date": "2199-03-28"},
+            "patients[1] birth_date: birth date 2199-03-28 is in the future",
+        ),
+        (
+            "patients",
             0,
             {"ins": {"matricule": "284046311310099", "oid": "1.2.250.1.213.1.4.10"}},
             "patients[0] ins.matricule: control key",

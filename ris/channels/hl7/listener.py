@@ -2,7 +2,8 @@
 
 Each message is stored (InboundMessage) before it is acknowledged; a ZAM whose correlation is unknown
 gets an AE with ERR and changes nothing. A resent ZAM (same sender and MSH-10) is answered again
-without being applied twice. Store work runs in a thread so the event loop keeps serving.
+without being applied twice. A ZAM from a sender or address outside the allowlist is refused (AR) and
+audited. Store work runs in a thread so the event loop keeps serving.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from ris.channels.hl7.receipts import UnknownCorrelation, ZamFormatError, apply_receipt, parse_zam
 from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
 from ris.hl7v2.er7 import Segment, segments
-from ris.hl7v2.mllp import MllpServer
+from ris.hl7v2.inbound import Allowlist, key_problem, record_refusal
+from ris.hl7v2.mllp import Limits, MllpServer, Peer, Tls
 from ris.store.db import session_scope
 from ris.store.models import InboundMessage, utcnow
 
@@ -45,38 +48,58 @@ def _stored(sender: str, control_id: str, message_type: str, raw: str, url: str 
             return session.exec(stmt).one()
 
 
+def _mark(session: Session, row_id: int, outcome: str, error: str | None = None) -> bool:
+    """`received` -> outcome, in the caller's unit of work; False when another worker got there first."""
+    result = session.connection().execute(
+        sa.update(InboundMessage)
+        .where(InboundMessage.id == row_id, InboundMessage.outcome == "received")
+        .values(outcome=outcome, error=error[:500] if error else None)
+    )
+    return result.rowcount == 1
+
+
 def _finish(row_id: int, outcome: str, error: str | None, url: str | None) -> None:
     with session_scope(url) as session:
-        row = session.get(InboundMessage, row_id)
-        row.outcome, row.error = outcome, error
-        session.add(row)
+        _mark(session, row_id, outcome, error)
 
 
-def process(raw: str, url: str | None = None) -> Verdict:
-    """Store, apply and judge one inbound message (blocking: runs in a worker thread)."""
+def _judged(row: InboundMessage) -> Verdict:
+    if row.outcome == "accepted":
+        return Verdict("AA")
+    return Verdict("AE", Problem("207", row.error or ""))
+
+
+def process(
+    raw: str, url: str | None = None, *, allowlist: Allowlist | None = None, peer: Peer | None = None
+) -> Verdict:
+    """Store, apply and judge one inbound message (blocking: runs in a worker thread). Applying the
+    receipt and marking the message accepted are one unit of work: a resend after a crash applies it."""
     items = segments(raw)
     msh = items[0] if items and items[0].name == "MSH" else None
     if msh is None or not msh.field(10):
         return Verdict("AR", Problem("101", "MSH-10"))
-    sender = f"{msh.field(3)}^{msh.field(4)}"[:128]
-    row = _stored(sender, msh.field(10)[:64], msh.field(9)[:24], raw, url)
-    if row.outcome == "accepted":
-        return Verdict("AA")
-    if row.outcome == "rejected":
-        return Verdict("AE", Problem("207", row.error or ""))
+    sender = f"{msh.field(3)}^{msh.field(4)}"
+    if problem := key_problem(sender, msh.field(10)):
+        return Verdict("AR", problem)
+    if allowlist and (problem := allowlist.refusal(msh.field(3), sender, peer)):
+        record_refusal(url, "zam", sender, msh.field(10), peer, problem.text)
+        return Verdict("AR", problem)
+    row = _stored(sender, msh.field(10), msh.field(9)[:24], raw, url)
+    if row.outcome != "received":
+        return _judged(row)
     try:
         receipt = parse_zam(raw)
         with session_scope(url) as session:
-            delivery = apply_receipt(session, receipt)
-            delivery_id = delivery.id
+            if not _mark(session, row.id, "accepted"):
+                return _judged(session.get(InboundMessage, row.id))
+            delivery_id = apply_receipt(session, receipt).id
     except ZamFormatError as exc:  # it will never pass: AR, the PFI must not resend it as is
         condition = "200" if str(exc).startswith("MSH-9") else "101"  # unsupported type / field missing
-        _finish(row.id, "rejected", str(exc)[:500], url)
+        _finish(row.id, "rejected", str(exc), url)
         return Verdict("AR", Problem(condition, str(exc)))
     except UnknownCorrelation as exc:
-        _finish(row.id, "rejected", str(exc)[:500], url)
+        _finish(row.id, "rejected", str(exc), url)
         return Verdict("AE", Problem("204", str(exc)))  # unknown key identifier
-    _finish(row.id, "accepted", None, url)
     log.info("ZAM %s applied to delivery %s", receipt.trigger, delivery_id)
     return Verdict("AA")
 
@@ -92,18 +115,25 @@ class ZamListener:
         me: Party,
         tz: str = "Europe/Paris",
         database_url: str | None = None,
+        allowlist: Allowlist | None = None,
+        limits: Limits | None = None,
+        tls: Tls | None = None,
+        charset: str = "utf-8",
     ) -> None:
-        """`me` is the site (MSH-3 / MSH-4 of our acknowledgements): never a default identity."""
+        """`me` is the site (MSH-3 / MSH-4 of our acknowledgements): never a default identity. `allowlist`:
+        the PFI's MSH-3 (or MSH-3^MSH-4) and addresses; a ZAM from anyone else is refused and audited."""
         self.me = me
-        self.tz, self.database_url = tz, database_url
-        self.server = MllpServer(self.handle, host, port)
+        self.tz, self.database_url, self.allowlist = tz, database_url, allowlist
+        self.server = MllpServer(self.handle, host, port, limits=limits, tls=tls, default_charset=charset)
 
     @property
     def port(self) -> int:
         return self.server.port
 
-    async def handle(self, raw: str) -> str:
-        verdict = await asyncio.to_thread(process, raw, self.database_url)
+    async def handle(self, raw: str, peer: Peer | None = None) -> str:
+        verdict = await asyncio.to_thread(
+            process, raw, self.database_url, allowlist=self.allowlist, peer=peer
+        )
         items = segments(raw)
         header = items[0] if items and items[0].name == "MSH" else Segment("MSH|^~\\&")
         return build_ack(

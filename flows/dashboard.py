@@ -1,0 +1,26 @@
+"""dashboard: the RIS.TBB figures published daily (prefect.yaml) as a markdown artifact; by default
+the previous year, the current year and each of their months (what the DSR asks for at least)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from prefect import flow
+
+from flows.names import DASHBOARD_FLOW
+from tasks.dashboard import publish_dashboard
+
+SITE_ZONE = ZoneInfo("Europe/Paris")
+
+
+@flow(name=DASHBOARD_FLOW, flow_run_name="dashboard")
+async def publish_dashboard_figures(
+    period: Literal["year", "month", "week", "day"] = "month", since: dt.date | None = None
+) -> dict:
+    """Publish the figures per `period` (year, month, week, day) from `since` (default: 1 January of the
+    previous year) to today."""
+    today = dt.datetime.now(SITE_ZONE).date()
+    start = since or dt.date(today.year - 1, 1, 1)
+    return await publish_dashboard(period, start, today)

@@ -1,0 +1,114 @@
+"""The pool of RPPS-Rang ORG certificates of an SCM structure (RIS.AUTH.01–02, RIS.MSS.24): each liberal
+radiologist's activity has its own certificate, and what the engine sends for a report (MSSanté from the
+nominative mailbox, DMP feed, INSi call) goes with the certificate of the radiologist who validated it.
+
+The choice is checked before anything leaves: no certificate for this RPPS, an unreadable file, a
+certificate not yet or no longer valid, or a key that does not open or does not match all give one line
+naming the RPPS and the rule, and nothing is sent."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ris.channels.mail import SmtpConfig
+from ris.identity.insi_client import InsiSettings
+
+
+class CertificateUnavailable(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RppsRangCertificate:
+    rpps: str
+    rang: str | None  # the activity's rank when the radiologist practises in several structures
+    cert_path: Path
+    key_path: Path
+    passphrase: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"RPPS-Rang {self.rpps}{f'-{self.rang}' if self.rang else ''}"
+
+
+def _checked(entry: RppsRangCertificate, now: dt.datetime) -> dt.datetime:
+    """The certificate's end of validity, once the certificate and its key pass every check."""
+    try:
+        cert = x509.load_pem_x509_certificate(entry.cert_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CertificateUnavailable(
+            f"{entry.label}: cert_path {entry.cert_path} is not a readable PEM certificate"
+        ) from exc
+    if cert.not_valid_after_utc <= now:
+        raise CertificateUnavailable(
+            f"{entry.label}: the certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}: renew it"
+        )
+    if cert.not_valid_before_utc > now:
+        raise CertificateUnavailable(
+            f"{entry.label}: the certificate is valid from {cert.not_valid_before_utc:%Y-%m-%d} only"
+        )
+    try:
+        password = entry.passphrase.encode() if entry.passphrase else None
+        key = serialization.load_pem_private_key(entry.key_path.read_bytes(), password=password)
+    except OSError as exc:
+        raise CertificateUnavailable(f"{entry.label}: key_path {entry.key_path} cannot be read") from exc
+    except (ValueError, TypeError) as exc:
+        raise CertificateUnavailable(
+            f"{entry.label}: the passphrase does not open the key {entry.key_path}"
+        ) from exc
+    same = serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = serialization.Encoding.PEM
+    if key.public_key().public_bytes(pem, same) != cert.public_key().public_bytes(pem, same):
+        raise CertificateUnavailable(f"{entry.label}: the key does not belong to the certificate")
+    return cert.not_valid_after_utc
+
+
+def select_certificate(
+    pool: Sequence[RppsRangCertificate], rpps: str, *, rang: str | None = None, now: dt.datetime | None = None
+) -> RppsRangCertificate:
+    """The validating radiologist's certificate (of this activity when `rang` is given); among several
+    valid ones, the one valid the longest."""
+    now = now or dt.datetime.now(dt.UTC)
+    matches = [c for c in pool if c.rpps == rpps and (rang is None or c.rang == rang)]
+    if not matches:
+        what = f"RPPS {rpps}" + (f" rang {rang}" if rang else "")
+        raise CertificateUnavailable(
+            f"no RPPS-Rang certificate for the validating radiologist ({what}) in the pool: add it to the "
+            "RIS RPPS-Rang Certificates block"
+        )
+    valid, refusals = [], []
+    for entry in matches:
+        try:
+            valid.append((_checked(entry, now), entry))
+        except CertificateUnavailable as exc:
+            refusals.append(str(exc))
+    if not valid:
+        raise CertificateUnavailable(refusals[0])
+    return max(valid, key=lambda pair: pair[0])[1]
+
+
+def for_mssante(config: SmtpConfig, certificate: RppsRangCertificate) -> SmtpConfig:
+    """The operator submission settings with the radiologist's certificate (nominative BAL, RIS.MSS.24)."""
+    return dataclasses.replace(
+        config,
+        client_cert=str(certificate.cert_path),
+        client_key=str(certificate.key_path),
+        key_passphrase=certificate.passphrase,
+    )
+
+
+def for_insi(settings: InsiSettings, certificate: RppsRangCertificate) -> InsiSettings:
+    """The INSi settings with the radiologist's certificate (RIS.AUTH.02)."""
+    return dataclasses.replace(
+        settings,
+        cert_path=certificate.cert_path,
+        key_path=certificate.key_path,
+        key_password=certificate.passphrase,
+    )

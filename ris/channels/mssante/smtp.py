@@ -1,0 +1,139 @@
+"""Submitting one MSSanté mail to the operator with aiosmtplib (mssante.md §2, §7).
+
+TLS always (STARTTLS or implicit TLS per operator), TLS 1.2 only with the four ECDHE-RSA suites of
+RIS.MSS.03, the server certificate and host name verified against the configured CA bundle (IGC Santé in
+production), the structure's client certificate. A DSN is requested in the envelope (RET, ENVID, NOTIFY,
+ORCPT) when the server advertises DSN. Faults are sorted as the engine retries them: 4xx and connection
+faults are `MailTransient` (retry with the same Message-ID), 5xx and TLS trust failures `MailRefused`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from ris.channels.mail import MailConfigError, MailRefused, MailTransient
+
+MSS_CIPHERS = (
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256"
+)
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """The MSSanté operator's SMTP entry point and the structure's certificate (blocks.mssante builds it)."""
+
+    host: str
+    port: int
+    security: str = "starttls"
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    key_passphrase: str | None = None
+    crl_file: str | None = None  # PEM CRLs of the CA chain, refreshed by the site (RIS.MSS.06)
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.security not in ("starttls", "tls"):
+            raise MailConfigError(
+                f"security {self.security!r}: MSSanté needs TLS (starttls or tls, RIS.MSS.01)"
+            )
+        if (self.client_cert is None) != (self.client_key is None):
+            raise MailConfigError("client_cert and client_key: give both or neither")
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and host name check on
+        context.minimum_version = ssl.TLSVersion.TLSv1_2  # RIS.MSS.02: TLS 1.2 only
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(MSS_CIPHERS)  # RIS.MSS.03
+        if self.ca_bundle:
+            context.load_verify_locations(cafile=self.ca_bundle)
+        else:
+            context.load_default_certs()
+        if self.crl_file:  # fail closed: a server certificate without a current CRL is refused
+            context.load_verify_locations(cafile=self.crl_file)
+            context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        if self.client_cert and self.client_key:
+            context.load_cert_chain(self.client_cert, self.client_key, password=self.key_passphrase)
+        return context
+
+
+def xtext(value: str) -> str:
+    """RFC 3461 xtext: '+', '=' and characters outside 33-126 as +HH."""
+    return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else f"+{ord(c):02X}" for c in value)
+
+
+def _reply(code: int, text: str) -> str:
+    return f"SMTP {code} {text}".strip()[:400]
+
+
+def _classify(code: int, text: str) -> Exception:
+    return MailRefused(_reply(code, text), code) if code >= 500 else MailTransient(_reply(code, text))
+
+
+async def submit(
+    message: EmailMessage, config: OperatorConfig, *, sender: str, recipient: str, envid: str
+) -> tuple[str, bool]:
+    """Send `message` to `recipient`; returns the reply to DATA and whether a DSN was requested."""
+    try:
+        context = config.tls_context()
+    except (OSError, ssl.SSLError) as exc:  # unreadable CA bundle or client key: fix the block, then retry
+        raise MailRefused(f"TLS configuration: {type(exc).__name__}: {exc}"[:400]) from exc
+    client = aiosmtplib.SMTP(
+        hostname=config.host,
+        port=config.port,
+        use_tls=config.security == "tls",
+        start_tls=config.security == "starttls",
+        tls_context=context,
+        timeout=config.timeout_s,
+    )
+    try:
+        await client.connect()
+        try:
+            if not client.esmtp_extensions:  # STARTTLS forgets what the server offered: ask again
+                await client.ehlo()
+            dsn = client.supports_extension("dsn")
+            mail_options = ["RET=HDRS", f"ENVID={xtext(envid)}"] if dsn else []
+            rcpt_options = ["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{xtext(recipient)}"] if dsn else []
+            errors, response = await client.send_message(
+                message,
+                sender=sender,
+                recipients=[recipient],
+                mail_options=mail_options,
+                rcpt_options=rcpt_options,
+            )
+        finally:
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except aiosmtplib.SMTPException:
+                    client.close()
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients[0]
+        raise _classify(refused.code, refused.message) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise _classify(exc.code, exc.message) from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise MailRefused(f"TLS: server certificate not trusted ({exc.verify_message})") from exc
+    except (
+        aiosmtplib.SMTPConnectError,
+        aiosmtplib.SMTPServerDisconnected,
+        aiosmtplib.SMTPTimeoutError,
+    ) as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise MailRefused(f"TLS: server certificate not trusted ({cause.verify_message})") from exc
+        if isinstance(cause, ssl.SSLError):
+            raise MailRefused(f"TLS handshake refused: {cause.reason or cause}"[:400]) from exc
+        raise MailTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
+    except ssl.SSLError as exc:
+        raise MailRefused(f"TLS handshake refused: {exc.reason or exc}"[:400]) from exc
+    except (OSError, aiosmtplib.SMTPException) as exc:
+        raise MailTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
+    if errors:
+        code, text = next(iter(errors.values()))
+        raise _classify(code, text)
+    return response[:128], dsn

@@ -1,0 +1,339 @@
+"""The IHE_XDM.zip of an MSSanté mail (mssante.md §6): README.TXT, INDEX.HTM and one subset holding
+METADATA.XML (a bare ebRIM 3.0 `lcm:SubmitObjectsRequest`) and the CDA, byte for byte.
+
+The metadata is read back from the CDA itself, so the two can never disagree; the values follow the DMP
+mapping (dmp-xds.md §3-4). A replacement or a deletion carries the extra-metadata slot `action` (C / D;
+the slot's name is an open point of the CI-SIS, mssante.md §6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import uuid
+import zipfile
+from dataclasses import dataclass
+from html import escape
+
+from lxml import etree
+
+HL7 = "urn:hl7-org:v3"
+LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
+RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+NS = {"h": HL7}
+
+SUBSET = "IHE_XDM/SUBSET01"
+CDA_NAME = "DOC0001.XML"
+ACTION_SLOT = "urn:ris-engine:xdm:action"  # ours until the CI-SIS names the slot (mssante.md §6)
+ACTIONS = {"initial": None, "release": None, "replace": "C", "delete": "D"}
+
+STABLE_ENTRY = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
+SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
+HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
+CLASSIFICATION_NODE = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ClassificationNode"
+DE = {
+    "author": "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d",
+    "classCode": "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a",
+    "confidentialityCode": "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f",
+    "formatCode": "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d",
+    "healthcareFacilityTypeCode": "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1",
+    "practiceSettingCode": "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead",
+    "typeCode": "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983",
+    "patientId": "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427",
+    "uniqueId": "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab",
+}
+SS = {
+    "author": "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d",
+    "contentTypeCode": "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500",
+    "patientId": "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446",
+    "sourceId": "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832",
+    "uniqueId": "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8",
+}
+INS_OIDS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11")
+# JDV_J59 contentTypeCode from the CDA encounter (dmp-xds.md §4: I→03, O→07, R→19, E→07).
+BIRTH_GIVEN = '/h:name/h:given[@qualifier="BR"]/text()'
+CONTENT_TYPE = {"IMP": "03", "SEANCE": "19"}
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sends the archive, for README.TXT and INDEX.HTM."""
+
+    organisation: str
+    identifier: str  # FINESS
+    address: str
+    phone: str
+    mailbox: str
+    application: str = "RIS report lifecycle engine"
+    version: str = "1.0"
+    vendor: str = "RIS engine"
+
+
+def _first(root: etree._Element, path: str) -> str:
+    found = root.xpath(path, namespaces=NS)
+    return str(found[0]) if found else ""
+
+
+def _utc(value: str) -> str:
+    """An HL7 TS with offset (YYYYMMDDHHMMSS+ZZZZ) as the UTC YYYYMMDDHHMMSS XDS wants."""
+    if len(value) > 14 and value[14] in "+-":
+        moment = dt.datetime.strptime(value, "%Y%m%d%H%M%S%z")
+        return moment.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
+    return value[:14]
+
+
+def _xcn(person: etree._Element | None) -> str:
+    if person is None:
+        return ""
+    rpps = _first(person, "h:id/@extension")
+    family = _first(person, "h:assignedPerson/h:name/h:family/text()")
+    given = _first(person, "h:assignedPerson/h:name/h:given/text()")
+    return f"{rpps}^{family}^{given}^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.request = etree.Element(f"{{{LCM}}}SubmitObjectsRequest", nsmap={"lcm": LCM, "rim": RIM})
+        self.objects = etree.SubElement(self.request, f"{{{RIM}}}RegistryObjectList")
+
+    @staticmethod
+    def el(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
+        return etree.SubElement(parent, f"{{{RIM}}}{tag}", {k: v for k, v in attrs.items() if v is not None})
+
+    def slot(self, parent: etree._Element, name: str, *values: str) -> None:
+        slot = self.el(parent, "Slot", name=name)
+        values_el = self.el(slot, "ValueList")
+        for value in values:
+            self.el(values_el, "Value").text = value
+
+    def localized(self, parent: etree._Element, tag: str, text: str) -> None:
+        self.el(
+            self.el(parent, tag),
+            "LocalizedString",
+            value=text,
+            charset="UTF-8",
+            **{"{http://www.w3.org/XML/1998/namespace}lang": "fr-FR"},
+        )
+
+    def classification(
+        self, parent: etree._Element, scheme: str, code: str, system: str, name: str, *, index: int = 0
+    ) -> None:
+        node = self.el(
+            parent,
+            "Classification",
+            id=f"{parent.get('id')}-c{len(parent)}-{index}",
+            classificationScheme=scheme,
+            classifiedObject=parent.get("id"),
+            nodeRepresentation=code,
+            objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification",
+        )
+        self.slot(node, "codingScheme", system)
+        self.localized(node, "Name", name)
+
+    def author(self, parent: etree._Element, scheme: str, person: str, institution: str) -> None:
+        node = self.el(
+            parent,
+            "Classification",
+            id=f"{parent.get('id')}-author",
+            classificationScheme=scheme,
+            classifiedObject=parent.get("id"),
+            nodeRepresentation="",
+            objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification",
+        )
+        if person:
+            self.slot(node, "authorPerson", person)
+        self.slot(node, "authorInstitution", institution)
+
+    def identifier(self, parent: etree._Element, scheme: str, value: str, name: str) -> None:
+        node = self.el(
+            parent,
+            "ExternalIdentifier",
+            id=f"{parent.get('id')}-{name}",
+            identificationScheme=scheme,
+            registryObject=parent.get("id"),
+            value=value,
+            objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:ExternalIdentifier",
+        )
+        self.localized(node, "Name", name)
+
+
+def metadata(cda: bytes, *, action: str, submitted_at: dt.datetime, source_oid: str) -> bytes:
+    """METADATA.XML describing `cda` (stored as DOC0001.XML beside it)."""
+    root = etree.fromstring(cda, parser=etree.XMLParser(resolve_entities=False, huge_tree=True))
+    ids = root.xpath("h:recordTarget/h:patientRole/h:id", namespaces=NS)
+    ins = next((i for i in ids if i.get("root") in INS_OIDS), None)
+    local = next((i for i in ids if i.get("root") not in INS_OIDS), None)
+    source_patient = f"{local.get('extension')}^^^&{local.get('root')}&ISO^PI" if local is not None else ""
+    # Without a qualified INS the patientId is the IPP under the facility OID (open point, mssante.md §6).
+    patient_id = f"{ins.get('extension')}^^^&{ins.get('root')}&ISO^NH" if ins is not None else source_patient
+    author = next(iter(root.xpath("h:author/h:assignedAuthor", namespaces=NS)), None)
+    legal = next(iter(root.xpath("h:legalAuthenticator/h:assignedEntity", namespaces=NS)), None)
+    org = "h:custodian/h:assignedCustodian/h:representedCustodianOrganization"
+    institution = (
+        f"{_first(root, org + '/h:name/text()')}^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^"
+        f"{_first(root, org + '/h:id/@extension')}"
+    )
+    b = _Builder()
+    entry_id, set_id = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+    entry = b.el(b.objects, "ExtrinsicObject", id=entry_id, mimeType="text/xml", objectType=STABLE_ENTRY)
+    person = "h:recordTarget/h:patientRole/h:patient"
+    BIRTH_GIVEN = '/h:name/h:given[@qualifier="BR"]/text()'
+    slots = [
+        ("creationTime", _utc(_first(root, "h:effectiveTime/@value"))),
+        ("hash", hashlib.sha1(cda).hexdigest()),  # XDS mandates SHA-1 here
+        ("languageCode", _first(root, "h:languageCode/@code")),
+        ("legalAuthenticator", _xcn(legal)),
+        (
+            "serviceStartTime",
+            _utc(_first(root, "h:documentationOf/h:serviceEvent/h:effectiveTime/h:low/@value")),
+        ),
+        (
+            "serviceStopTime",
+            _utc(_first(root, "h:documentationOf/h:serviceEvent/h:effectiveTime/h:high/@value")),
+        ),
+        ("size", str(len(cda))),
+        ("sourcePatientId", source_patient),
+        ("URI", CDA_NAME),
+    ]
+    for name, value in slots:
+        if value:
+            b.slot(entry, name, value)
+    b.slot(
+        entry,
+        "sourcePatientInfo",
+        f"PID-5|{_first(root, person + '/h:name/h:family/text()')}^"
+        f"{_first(root, person + BIRTH_GIVEN)}^^^^^L",
+        f"PID-7|{_first(root, person + '/h:birthTime/@value')}",
+        f"PID-8|{_first(root, person + '/h:administrativeGenderCode/@code')}",
+    )
+    if ACTIONS.get(action):
+        b.slot(entry, ACTION_SLOT, ACTIONS[action])
+    b.localized(entry, "Name", _first(root, "h:title/text()"))
+    b.author(entry, DE["author"], _xcn(author), institution)
+    b.classification(entry, DE["classCode"], "31", "1.2.250.1.213.1.1.4.1", "Imagerie médicale")
+    b.classification(
+        entry,
+        DE["confidentialityCode"],
+        _first(root, "h:confidentialityCode/@code"),
+        "2.16.840.1.113883.5.25",
+        _first(root, "h:confidentialityCode/@displayName") or "Normal",
+    )
+    b.classification(
+        entry,
+        DE["formatCode"],
+        "urn:ihe:iti:xds-sd:pdf:2008",
+        "1.3.6.1.4.1.19376.1.2.3",
+        "Document à corps non structuré en Pdf/A-1",
+    )
+    facility = "h:componentOf/h:encompassingEncounter/h:location/h:healthCareFacility/h:code"
+    b.classification(
+        entry,
+        DE["healthcareFacilityTypeCode"],
+        _first(root, facility + "/@code"),
+        _first(root, facility + "/@codeSystem"),
+        _first(root, facility + "/@displayName"),
+    )
+    practice = (
+        "h:documentationOf/h:serviceEvent/h:performer/h:assignedEntity/h:representedOrganization"
+        "/h:standardIndustryClassCode"
+    )
+    b.classification(
+        entry,
+        DE["practiceSettingCode"],
+        _first(root, practice + "/@code") or "AMBULATOIRE",
+        _first(root, practice + "/@codeSystem") or "1.2.250.1.213.1.1.4.9",
+        _first(root, practice + "/@displayName") or "Ambulatoire",
+    )
+    b.classification(
+        entry,
+        DE["typeCode"],
+        _first(root, "h:code/@code"),
+        _first(root, "h:code/@codeSystem"),
+        _first(root, "h:code/@displayName"),
+    )
+    b.identifier(entry, DE["patientId"], patient_id, "XDSDocumentEntry.patientId")
+    b.identifier(entry, DE["uniqueId"], _first(root, "h:id/@root"), "XDSDocumentEntry.uniqueId")
+
+    package = b.el(b.objects, "RegistryPackage", id=set_id)
+    b.slot(package, "submissionTime", submitted_at.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S"))
+    b.author(package, SS["author"], _xcn(author), institution)
+    encounter = _first(root, "h:componentOf/h:encompassingEncounter/h:code/@code")
+    b.classification(
+        package, SS["contentTypeCode"], CONTENT_TYPE.get(encounter, "07"), "1.2.250.1.213.2.2", "Consultation"
+    )
+    b.identifier(package, SS["patientId"], patient_id, "XDSSubmissionSet.patientId")
+    b.identifier(package, SS["sourceId"], source_oid, "XDSSubmissionSet.sourceId")
+    b.identifier(package, SS["uniqueId"], f"2.25.{uuid.uuid4().int}", "XDSSubmissionSet.uniqueId")
+    b.el(
+        b.objects,
+        "Classification",
+        id=f"{set_id}-node",
+        classifiedObject=set_id,
+        classificationNode=SUBMISSION_SET_NODE,
+        objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification",
+    )
+    association = b.el(
+        b.objects,
+        "Association",
+        id=f"urn:uuid:{uuid.uuid4()}",
+        associationType=HAS_MEMBER,
+        sourceObject=set_id,
+        targetObject=entry_id,
+        objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association",
+    )
+    b.slot(association, "SubmissionSetStatus", "Original")
+    return etree.tostring(b.request, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _readme(sender: Sender) -> str:
+    return "\r\n".join(
+        [
+            "IHE XDM - Echange de documents de sante",
+            "",
+            f"Emetteur : {sender.organisation} (FINESS {sender.identifier})",
+            f"Adresse : {sender.address}",
+            f"Telephone : {sender.phone}",
+            f"Messagerie : {sender.mailbox}",
+            f"Application : {sender.application} {sender.version} ({sender.vendor})",
+            "",
+            "Instructions : ouvrir INDEX.HTM ; le document est au format CDA R2",
+            "(IHE_XDM/SUBSET01/DOC0001.XML), decrit par IHE_XDM/SUBSET01/METADATA.XML.",
+            "",
+            "Arborescence :",
+            "README.TXT",
+            "INDEX.HTM",
+            "IHE_XDM/",
+            "  SUBSET01/",
+            "    METADATA.XML",
+            f"    {CDA_NAME}",
+            "",
+        ]
+    )
+
+
+def _index(sender: Sender) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml" lang="fr"><head><meta charset="UTF-8"/>'
+        "<title>IHE XDM</title></head><body>"
+        f"<p>Émetteur : {escape(sender.organisation)} — {escape(sender.mailbox)}</p>"
+        '<ul><li><a href="README.TXT">README.TXT</a></li>'
+        f'<li><a href="{SUBSET}/{CDA_NAME}">Compte rendu d\'imagerie médicale (CDA)</a></li>'
+        f'<li><a href="{SUBSET}/METADATA.XML">Métadonnées</a></li></ul>'
+        "</body></html>\n"
+    )
+
+
+def package(cda: bytes, sender: Sender, *, action: str, submitted_at: dt.datetime, source_oid: str) -> bytes:
+    """The IHE_XDM.zip bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.TXT", _readme(sender).encode("utf-8"))
+        archive.writestr("INDEX.HTM", _index(sender).encode("utf-8"))
+        archive.writestr(
+            f"{SUBSET}/METADATA.XML",
+            metadata(cda, action=action, submitted_at=submitted_at, source_oid=source_oid),
+        )
+        archive.writestr(f"{SUBSET}/{CDA_NAME}", cda)
+    return buffer.getvalue()

@@ -1,0 +1,64 @@
+"""Rules every inbound HL7 v2 listener applies before it stores a message: the key it is filed under, and
+who may send on this listener.
+
+A message is filed under its whole sender (MSH-3^MSH-4) and MSH-10: a key too long for the store is
+refused with AR, never cut (two messages sharing a prefix would otherwise be taken for one). A sender
+or a peer address outside the listener's allowlist is refused with AR and audited (a forged ZAM or a
+stray feed must not change anything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ris.hl7v2.ack_writer import Problem
+from ris.hl7v2.mllp import Peer
+from ris.store import audit
+from ris.store.db import session_scope
+
+MAX_SENDER = 128  # InboundMessage.sender
+MAX_CONTROL_ID = 64  # InboundMessage.control_id
+
+
+def key_problem(sender: str, control_id: str) -> Problem | None:
+    if len(control_id) > MAX_CONTROL_ID:
+        return Problem("102", f"MSH-10 longer than {MAX_CONTROL_ID} characters", "MSH-10")
+    if len(sender) > MAX_SENDER:
+        return Problem("102", f"MSH-3^MSH-4 longer than {MAX_SENDER} characters", "MSH-3")
+    return None
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Who may send on one listener; an empty list allows everyone (the single-box default)."""
+
+    senders: frozenset[str] = frozenset()  # MSH-3, or MSH-3^MSH-4
+    peers: tuple[str, ...] = ()  # addresses or networks (CIDR) of the peers
+    certificate_cns: frozenset[str] = frozenset()  # subject CN of the TLS client certificates
+
+    def refusal(self, application: str, sender: str, peer: Peer | None) -> Problem | None:
+        if self.senders and application not in self.senders and sender not in self.senders:
+            return Problem("207", f"sender {sender} is not allowed on this listener", "MSH-3")
+        if self.peers and (peer is None or not peer.is_in(self.peers)):
+            return Problem("207", "peer address is not allowed on this listener", "MSH")
+        if self.certificate_cns and (peer is None or peer.certificate_cn not in self.certificate_cns):
+            return Problem("207", "client certificate is not allowed on this listener", "MSH")
+        return None
+
+
+def record_refusal(
+    url: str | None, listener: str, sender: str, control_id: str, peer: Peer | None, why: str
+) -> None:
+    """The audit trail keeps every refused sender: who claimed to send what, from where (no content)."""
+    with session_scope(url) as session:
+        audit.record(
+            session,
+            actor=f"hl7:{sender}"[:64],
+            action="hl7.refused",
+            object_type="listener",
+            object_id=listener,
+            control_id=control_id[:80],
+            peer=peer.address if peer else None,
+            certificate=peer.certificate_cn if peer else None,
+            reason=why,
+        )

@@ -1,0 +1,53 @@
+"""The dashboard figures (RIS.TBB.01–03) published as a markdown artifact: a thin task around
+`ris.dashboard`. The artifact and the logs hold FINESS, RPPS of radiologists and counts only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import task
+from prefect.artifacts import acreate_markdown_artifact
+
+from blocks.site import load_site_settings
+from ris import dashboard
+from ris.store.db import unit_of_work
+from tasks.run_context import run_logger
+
+ARTIFACT_KEY = "ris-dashboard"  # one key: the UI shows the latest figures and keeps the earlier ones
+
+
+@task(name="publish-dashboard", task_run_name="publish-dashboard-{period}")
+async def publish_dashboard(period: dashboard.Period, since: dt.date | None, today: dt.date) -> dict:
+    """Compute the figures per `period` from `since` to `today` and publish them; returns
+    {"rows", "artifact"} (the number of rows and the artifact id)."""
+    log = run_logger(__name__)
+    settings = await load_site_settings()
+    rows = await unit_of_work(
+        dashboard.compute,
+        period=period,
+        finess_geo=settings.facility.finess_geo,
+        tz=settings.timezone,
+        since=since,
+        until=today,
+    )
+    years = await unit_of_work(
+        dashboard.compute,
+        period="year",
+        finess_geo=settings.facility.finess_geo,
+        tz=settings.timezone,
+        since=since,
+        until=today,
+    )
+    markdown = "\n".join(
+        [
+            dashboard.to_markdown(
+                years, f"DMP feeds and MSSanté sends per year, {since or 'start'} to {today}"
+            ),
+            dashboard.to_markdown(rows, f"The same per {period}"),
+        ]
+    )
+    artifact = await acreate_markdown_artifact(
+        markdown, key=ARTIFACT_KEY, description=f"RIS.TBB dashboard per {period} up to {today}"
+    )
+    log.info("dashboard published: %s rows per %s, %s per year", len(rows), period, len(years))
+    return {"rows": len(rows), "artifact": str(artifact)}

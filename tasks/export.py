@@ -1,0 +1,32 @@
+"""The portability export (RIS.PORT.01) as a task: a thin wrapper around `ris.export`, writing into the
+engine's data folder unless told where. Its result and logs hold the folder, counts and hashes only."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+
+from prefect import task
+
+from ris.config import EngineConfig
+from ris.export.verify import verify_export
+from ris.export.writer import export_database
+from ris.store.models import utcnow
+from tasks.run_context import run_logger
+
+
+def default_folder() -> Path:
+    """`<data folder>/exports/<UTC timestamp>`: a new folder per export."""
+    return EngineConfig.from_env().data_dir / "exports" / f"{utcnow():%Y%m%dT%H%M%SZ}"
+
+
+@task(name="portability-export")
+async def write_portability_export(out: str | None, since: dt.date | None) -> dict:
+    """Write the export, then re-read it to prove it complete; returns {"folder", "counts", "since"}."""
+    log = run_logger(__name__)
+    folder = Path(out) if out else default_folder()
+    manifest = await asyncio.to_thread(export_database, folder, since=since)
+    await asyncio.to_thread(verify_export, folder)
+    log.info("portability export written and verified in %s: %s", folder, manifest["counts"])
+    return {"folder": str(folder), "counts": manifest["counts"], "since": manifest["since"]}
