@@ -119,6 +119,7 @@ def operations_rows(session: Session, report_id: str) -> list[dict[str, Any]]:
     return [
         {
             "delivery": r.id,
+            "key": r.idempotency_key,  # MSH-10 / Message-ID: what the peers' logs show
             "version": r.version,
             "channel": r.channel.value,
             "action": r.action,

@@ -29,8 +29,9 @@ def artifact_key(report_id: str) -> str:
 )
 async def publish_report_state(report_id: str) -> int:
     """Refresh the report's table artifact and emit `ris.delivery.<outcome>` for each delivery outcome.
-    An outcome's event id is derived from the delivery and its status, so that the event is recorded
-    once however many runs publish it. Returns the number of deliveries shown."""
+    An outcome's event id is derived from the delivery's idempotency key (unique for good, unlike a row
+    id) and its status, so that the event is recorded once however many runs publish it. Returns the
+    number of deliveries shown."""
     rows = await unit_of_work(operations_rows, report_id)
     await create_table_artifact(
         table=rows,
@@ -49,6 +50,6 @@ async def publish_report_state(report_id: str) -> int:
                 related=[
                     {"prefect.resource.id": f"ris.report.{report_id}", "prefect.resource.role": "report"}
                 ],
-                id=uuid.uuid5(EVENT_NAMESPACE, f"{row['delivery']}:{row['status']}"),
+                id=uuid.uuid5(EVENT_NAMESPACE, f"{row['key']}:{row['status']}"),
             )
     return len(rows)
