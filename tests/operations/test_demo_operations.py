@@ -22,7 +22,7 @@ from cli.prefect_server import PrefectServer
 from ris.store.models import Patient, Report
 from tests.cli_process import isolated_env, run_ris
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the demo runs in the fixture
 PAGE = 200
 EVENT_PAGE = 50  # the most /events/filter returns per page
 FILTERS = ("flow_runs", "task_runs", "logs", "artifacts", "variables", "deployments", "work_pools")
