@@ -16,7 +16,7 @@ from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
 from ris.distribution import version_action
 from ris.store.db import unit_of_work
 from tasks.documents import rebuild_documents
-from tasks.run_context import final_attempt, run_logger, sending_retries
+from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
 
 RETRIES = 5
 
@@ -55,28 +55,22 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
             attempt.status.value,
         )
         return attempt.status.value
-    try:
-        await endpoint.client().send(attempt.er7, attempt.control_id)
-    except Hl7Rejected as exc:
-        status = await unit_of_work(publish.record_rejected, attempt, exc.reason)
-        log.error("hl7 delivery %s rejected by the PFI: %s", attempt.delivery_id, exc.reason)
-        return status.value
-    except Hl7Transient as exc:
+    er7 = attempt.er7
+    return await settle_send(
+        lambda: endpoint.client().send(er7, attempt.control_id),
+        SendRecorders(
+            refused=lambda reason: unit_of_work(publish.record_rejected, attempt, reason),
+            transient=lambda reason, give_up: unit_of_work(
+                publish.record_transient, attempt, reason, give_up=give_up
+            ),
+            sent=lambda _ack: unit_of_work(publish.record_accepted, attempt, partner=settings.hl7.partner),
+        ),
+        what=f"hl7 delivery {attempt.delivery_id}",
+        attempt=attempt.number,
+        refused=Hl7Rejected,
+        transient=Hl7Transient,
         # The same MSH-10 again only when the PFI files a message once per MSH-10 (§9 of the volet).
-        give_up = final_attempt() or not settings.hl7.idempotent_on_control_id
-        status = await unit_of_work(publish.record_transient, attempt, exc.reason, give_up=give_up)
-        if give_up:
-            log.error(
-                "hl7 delivery %s failed after %s attempts: %s",
-                attempt.delivery_id,
-                attempt.number,
-                exc.reason,
-            )
-            return status.value
-        log.warning(
-            "hl7 delivery %s attempt %s: %s (will retry)", attempt.delivery_id, attempt.number, exc.reason
-        )
-        raise
-    status = await unit_of_work(publish.record_accepted, attempt, partner=settings.hl7.partner)
-    log.info("hl7 delivery %s acknowledged by the PFI (attempt %s)", attempt.delivery_id, attempt.number)
-    return status.value
+        may_retry=settings.hl7.idempotent_on_control_id,
+        refused_as="rejected by the PFI",
+        sent_as="acknowledged by the PFI",
+    )

@@ -16,7 +16,7 @@ from blocks.site import load_site_settings
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
 from ris.identity import propagation
 from ris.store.db import unit_of_work
-from tasks.run_context import final_attempt, run_logger, sending_retries
+from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
 
 RETRIES = 4
 
@@ -42,19 +42,21 @@ async def send_outbound(message_id: int) -> str:
     if attempt.er7 is None:
         log.info("outbound message %s is %s, nothing to send", message_id, attempt.status.value)
         return attempt.status.value
-    try:
-        await endpoint.client().send(attempt.er7, attempt.control_id)
-    except Hl7Rejected as exc:
-        status = await unit_of_work(propagation.record_rejected, message_id, exc.reason)
-        log.error("outbound message %s rejected by the PFI: %s", message_id, exc.reason)
-        return status.value
-    except Hl7Transient as exc:
-        status = await unit_of_work(propagation.record_transient, message_id, exc.reason)
-        if final_attempt():
-            log.error("outbound message %s still pending after %s attempts", message_id, attempt.number)
-            return status.value
-        log.warning("outbound message %s attempt %s: %s (will retry)", message_id, attempt.number, exc.reason)
-        raise
-    status = await unit_of_work(propagation.record_acknowledged, message_id, partner=settings.hl7.partner)
-    log.info("outbound message %s acknowledged by the PFI (attempt %s)", message_id, attempt.number)
-    return status.value
+    er7 = attempt.er7
+    return await settle_send(
+        lambda: endpoint.client().send(er7, attempt.control_id),
+        SendRecorders(
+            refused=lambda reason: unit_of_work(propagation.record_rejected, message_id, reason),
+            # Still pending after the last try: the next feed run sends it again.
+            transient=lambda reason, _last: unit_of_work(propagation.record_transient, message_id, reason),
+            sent=lambda _ack: unit_of_work(
+                propagation.record_acknowledged, message_id, partner=settings.hl7.partner
+            ),
+        ),
+        what=f"outbound message {message_id}",
+        attempt=attempt.number,
+        refused=Hl7Rejected,
+        transient=Hl7Transient,
+        refused_as="rejected by the PFI",
+        sent_as="acknowledged by the PFI",
+    )

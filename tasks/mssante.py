@@ -20,8 +20,7 @@ from ris.channels.mssante.smtp import submit
 from ris.store.db import session_scope, unit_of_work
 from ris.store.models import utcnow
 from tasks.documents import rebuild_documents
-from tasks.reminders import mail_transient
-from tasks.run_context import final_attempt, run_logger, sending_retries
+from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
 
 RETRIES = 4
 
@@ -44,7 +43,7 @@ async def plan_mss_deletion(report_id: str, version: int) -> list[int]:
 @task(
     name="send-mss",
     task_run_name="send-mss-{delivery_id}",
-    **{**sending_retries(RETRIES), "retry_condition_fn": mail_transient},
+    **sending_retries(RETRIES, MailTransient),
 )
 async def send_mss(delivery_id: int) -> str:
     """Send one direct MSSanté mail; returns its delivery status (`sent`, `failed`, `blocked`...)."""
@@ -63,29 +62,31 @@ async def send_mss(delivery_id: int) -> str:
     if attempt.message is None:
         log.info("mss delivery %s is %s, nothing to send", delivery_id, attempt.status.value)
         return attempt.status.value
-    try:
-        response, dsn = await submit(
-            attempt.message,
+    message = attempt.message
+
+    async def send() -> tuple[str, bool]:
+        return await submit(
+            message,
             operator.config(),
             sender=settings.mssante.application_mailbox,
             recipient=attempt.recipient,
             envid=attempt.envid,
         )
-    except MailRefused as exc:
-        status = await unit_of_work(deliver.record_refused, delivery_id, exc.reason)
-        log.error("mss delivery %s refused: %s", delivery_id, exc.reason)
-        return status.value
-    except MailTransient as exc:
-        give_up = final_attempt()
-        status = await unit_of_work(deliver.record_transient, delivery_id, exc.reason, give_up=give_up)
-        if give_up:
-            log.error("mss delivery %s failed after %s attempts: %s", delivery_id, attempt.number, exc.reason)
-            return status.value
-        log.warning("mss delivery %s attempt %s: %s (will retry)", delivery_id, attempt.number, exc.reason)
-        raise
-    status = await unit_of_work(deliver.record_sent, delivery_id, response, dsn=dsn)
-    log.info("mss delivery %s sent (attempt %s)", delivery_id, attempt.number)
-    return status.value
+
+    return await settle_send(
+        send,
+        SendRecorders(
+            refused=lambda reason: unit_of_work(deliver.record_refused, delivery_id, reason),
+            transient=lambda reason, give_up: unit_of_work(
+                deliver.record_transient, delivery_id, reason, give_up=give_up
+            ),
+            sent=lambda answer: unit_of_work(deliver.record_sent, delivery_id, answer[0], dsn=answer[1]),
+        ),
+        what=f"mss delivery {delivery_id}",
+        attempt=attempt.number,
+        refused=MailRefused,
+        transient=MailTransient,
+    )
 
 
 def _apply_in_own_unit(data: bytes) -> bool:

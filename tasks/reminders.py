@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import Task, task
-from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
+from prefect import task
 
 from blocks.mail import load_mail_sender
 from blocks.site import load_site_settings
@@ -21,14 +19,9 @@ from ris import reminders
 from ris.channels.mail import MailRefused, MailTransient, send
 from ris.store.db import unit_of_work
 from ris.store.models import utcnow
-from tasks.run_context import final_attempt, run_logger, sending_retries
+from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
 
 RETRIES = 4
-
-
-def mail_transient(_task: Task, _run: TaskRun, state: State) -> bool:
-    """Retry on a fault that may pass (4xx, connection), never on a refusal."""
-    return isinstance(state.data, MailTransient)
 
 
 @task(name="plan-reminders")
@@ -49,7 +42,7 @@ async def plan_reminders(now: dt.datetime | None = None) -> list[int]:
 @task(
     name="send-reminder",
     task_run_name="send-reminder-{delivery_id}",
-    **{**sending_retries(RETRIES), "retry_condition_fn": mail_transient},
+    **sending_retries(RETRIES, MailTransient),
 )
 async def send_reminder(delivery_id: int, now: dt.datetime | None = None) -> str:
     """Send one reminder mail; returns its delivery status: `sent`, `failed`, or `blocked` (no longer
@@ -62,20 +55,18 @@ async def send_reminder(delivery_id: int, now: dt.datetime | None = None) -> str
     if attempt.message is None:
         log.info("reminder %s is %s, nothing to send", delivery_id, attempt.status.value)
         return attempt.status.value
-    try:
-        response = await send(attempt.message, config)
-    except MailRefused as exc:
-        status = await unit_of_work(reminders.record_refused, delivery_id, exc.reason)
-        log.error("reminder %s refused: %s", delivery_id, exc.reason)
-        return status.value
-    except MailTransient as exc:
-        give_up = final_attempt()
-        status = await unit_of_work(reminders.record_transient, delivery_id, exc.reason, give_up=give_up)
-        if give_up:
-            log.error("reminder %s failed after %s attempts: %s", delivery_id, attempt.number, exc.reason)
-            return status.value
-        log.warning("reminder %s attempt %s: %s (will retry)", delivery_id, attempt.number, exc.reason)
-        raise
-    status = await unit_of_work(reminders.record_sent, delivery_id, response)
-    log.info("reminder %s sent (attempt %s)", delivery_id, attempt.number)
-    return status.value
+    message = attempt.message
+    return await settle_send(
+        lambda: send(message, config),
+        SendRecorders(
+            refused=lambda reason: unit_of_work(reminders.record_refused, delivery_id, reason),
+            transient=lambda reason, give_up: unit_of_work(
+                reminders.record_transient, delivery_id, reason, give_up=give_up
+            ),
+            sent=lambda response: unit_of_work(reminders.record_sent, delivery_id, response),
+        ),
+        what=f"reminder {delivery_id}",
+        attempt=attempt.number,
+        refused=MailRefused,
+        transient=MailTransient,
+    )
