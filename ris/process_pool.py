@@ -6,7 +6,9 @@ pikepdf's PDF/A check records warnings process-wide, so a warning raised meanwhi
 with nothing beside it; the pool also puts every core to work while the event loop keeps serving I/O.
 
 Processes are spawned (never forked from a process that runs threads), pre-started and warmed so the
-first report pays no start-up, and replaced after `max_tasks_per_child` jobs so memory stays flat.
+first report pays no start-up, and replaced after `max_tasks_per_child` jobs so memory stays flat. Each
+exits when its engine process is gone, even killed with SIGKILL: a spawned child holds both ends of the
+job queue's pipe, so it would otherwise wait for work for ever, orphaned.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,9 +31,19 @@ log = logging.getLogger(__name__)
 # Imported by each pool process when it starts, so that no job pays for the imports.
 WARM_MODULES = ("ris.documents",)
 MAX_TASKS_PER_CHILD = 500
+PARENT_CHECK_SECONDS = 1.0
 
 
-def _warm(modules: tuple[str, ...]) -> None:
+def _exit_with_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)  # the engine died: nothing will ever read this process's results
+
+
+def _start_child(modules: tuple[str, ...], parent_pid: int) -> None:
+    threading.Thread(
+        target=_exit_with_parent, args=(parent_pid,), name="exit-with-parent", daemon=True
+    ).start()
     for name in modules:
         importlib.import_module(name)
 
@@ -65,8 +78,8 @@ class ProcessPool:
                     self.size,
                     mp_context=multiprocessing.get_context("spawn"),
                     max_tasks_per_child=self.max_tasks_per_child,
-                    initializer=_warm,  # also warms the processes that replace retired ones
-                    initargs=(WARM_MODULES,),
+                    initializer=_start_child,  # also runs in the processes that replace retired ones
+                    initargs=(WARM_MODULES, os.getpid()),
                 )
                 # Each submission beyond the live processes spawns one more: `size` of them start all.
                 for future in [executor.submit(os.getpid) for _ in range(self.size)]:

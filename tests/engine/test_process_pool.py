@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import pikepdf.pdfa
 import pytest
@@ -37,3 +40,35 @@ async def test_a_dead_pool_process_is_replaced(pool: ProcessPool):
     first = await pool.run(os.getpid)
     os.kill(first, signal.SIGKILL)
     assert await pool.run(os.getpid) not in (first, os.getpid())
+
+
+def test_pool_processes_exit_when_their_engine_is_killed(tmp_path):
+    """An engine killed with SIGKILL leaves no rendering process behind (they were seen orphaned)."""
+    script = (
+        "import os, sys\n"
+        "from ris.process_pool import ProcessPool\n"
+        "pool = ProcessPool(2).start()\n"
+        "import asyncio\n"
+        "pids = {asyncio.run(pool.run(os.getpid)) for _ in range(8)}\n"
+        "print(' '.join(map(str, sorted(pids))), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    engine = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    children = [int(pid) for pid in engine.stdout.readline().split()]
+    assert children and all(_alive(pid) for pid in children)
+    engine.kill()
+    engine.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)], "rendering processes outlived their engine"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
