@@ -134,7 +134,7 @@ def _patients_in_scope(scope: Scope) -> Any:
     return stmt
 
 
-def _patients(session: Session, scope: Scope) -> Iterator[dict[str, Any]]:
+def _patients(session: Session, scope: Scope, _export: _Export) -> Iterator[dict[str, Any]]:
     for patient in _stream(session, _patients_in_scope(scope).order_by(Patient.id)):
         history = select(IdentityStatusChange).where(IdentityStatusChange.patient_id == patient.id)
         refusals = select(PatientRefusal).where(PatientRefusal.patient_id == patient.id)
@@ -145,7 +145,7 @@ def _patients(session: Session, scope: Scope) -> Iterator[dict[str, Any]]:
         }
 
 
-def _reports(session: Session, scope: Scope) -> Iterator[dict[str, Any]]:
+def _reports(session: Session, scope: Scope, _export: _Export) -> Iterator[dict[str, Any]]:
     in_scope = Report.id.in_(_reports_in_scope(scope))
     for report in _stream(session, select(Report).where(in_scope).order_by(Report.id)):
         exam = session.get(Exam, report.exam_id)
@@ -189,7 +189,7 @@ def _documents(session: Session, scope: Scope, export: _Export) -> Iterator[dict
         yield {**_json(document), **refs}
 
 
-def _deliveries(session: Session, scope: Scope) -> Iterator[dict[str, Any]]:
+def _deliveries(session: Session, scope: Scope, _export: _Export) -> Iterator[dict[str, Any]]:
     in_scope = Delivery.report_id.in_(_reports_in_scope(scope))
     stmt = select(Delivery).where(in_scope, Delivery.created_at <= scope.as_of).order_by(Delivery.id)
     for delivery in _stream(session, stmt):
@@ -200,12 +200,21 @@ def _deliveries(session: Session, scope: Scope) -> Iterator[dict[str, Any]]:
         }
 
 
-def _audit(session: Session, scope: Scope) -> Iterator[dict[str, Any]]:
+def _audit(session: Session, scope: Scope, _export: _Export) -> Iterator[dict[str, Any]]:
     stmt = select(AuditEntry).where(AuditEntry.at <= scope.as_of)
     if scope.since_at is not None:
         stmt = stmt.where(AuditEntry.at >= scope.since_at)
     for entry in _stream(session, stmt.order_by(AuditEntry.id)):
         yield _json(entry)
+
+
+LINES: dict[str, Callable[[Session, Scope, _Export], Iterator[dict[str, Any]]]] = {
+    "patients": _patients,
+    "reports": _reports,
+    "documents": _documents,
+    "deliveries": _deliveries,
+    "audit": _audit,
+}
 
 
 def count_scope(session: Session, scope: Scope) -> dict[str, int]:
@@ -238,16 +247,12 @@ def write_export(
     out.mkdir(parents=True, exist_ok=True)
     scope = Scope(as_of=utcnow(), since=since)
     export = _Export(out, progress)
-    for entity in ENTITIES:
+    for entity in ENTITIES:  # the schemas' order: a line's references come before it
         export.write_file(
             f"schemas/{entity}.schema.json",
             json.dumps(SCHEMAS[entity], ensure_ascii=False, indent=2).encode(),
         )
-    export.write_lines("patients", _patients(session, scope))
-    export.write_lines("reports", _reports(session, scope))
-    export.write_lines("documents", _documents(session, scope, export))
-    export.write_lines("deliveries", _deliveries(session, scope))
-    export.write_lines("audit", _audit(session, scope))
+        export.write_lines(entity, LINES[entity](session, scope, export))
     document_files = sum(1 for path in export.files if path.startswith("documents/"))
     export.write_file("README.md", readme(scope.as_of, since, export.counts, document_files).encode())
     manifest = {

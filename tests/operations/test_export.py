@@ -17,7 +17,7 @@ from sqlmodel import Session, func, select
 from ris import documents, reports
 from ris.export.schemas import ENTITIES
 from ris.export.verify import ExportIncomplete, verify_export
-from ris.export.writer import ExportRefused, write_export
+from ris.export.writer import LINES, ExportRefused, Scope, count_scope, write_export
 from ris.settings import SiteSettings
 from ris.store import audit, deliveries
 from ris.store import documents as stored_documents
@@ -230,3 +230,9 @@ async def test_the_export_deployment_writes_and_verifies_a_new_folder(session, p
     result = await portability_export(out=str(tmp_path / "nightly"))
     assert result["folder"] == str(tmp_path / "nightly") and result["counts"]["reports"] == 2
     assert verify_export(tmp_path / "nightly").counts == result["counts"]
+
+
+def test_every_schema_has_its_writer_and_its_count(session: Session):
+    """One list of exported files (the schemas) drives what is written and what the progress bar counts."""
+    assert list(LINES) == list(ENTITIES)
+    assert set(count_scope(session, Scope(as_of=dt.datetime.now(dt.UTC)))) == set(ENTITIES)
