@@ -138,19 +138,29 @@ def _flush_persons(
                 {**person, "_id": old.id, "content_hash": digest, "import_run": run, "updated_at": now}
             )
             summary.updated += 0 if met_before else 1
-    connection = session.connection()
-    if inserts:
-        connection.execute(sa.insert(PERSONS), inserts)
-    if updates:
-        columns = {key: sa.bindparam(key) for key in updates[0] if key != "_id"}
-        connection.execute(
-            sa.update(PERSONS).where(PERSONS.c.id == sa.bindparam("_id")).values(columns), updates
-        )
-    if touched:
-        connection.execute(sa.update(PERSONS).where(PERSONS.c.id.in_(touched)).values(import_run=run))
+    _write_batch(session.connection(), PERSONS, run, inserts, updates, touched)
     summary.correspondents_updated += refresh_correspondents(session, batch)
     session.commit()
     batch.clear()
+
+
+def _write_batch(
+    connection: sa.Connection,
+    table: sa.Table,
+    run: str,
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    touched: list[int],
+) -> None:
+    """One batch in three statements: new rows, changed rows (keyed by `_id`), and the unchanged ones
+    marked as seen by this run."""
+    if inserts:
+        connection.execute(sa.insert(table), inserts)
+    if updates:
+        columns = {key: sa.bindparam(key) for key in updates[0] if key != "_id"}
+        connection.execute(sa.update(table).where(table.c.id == sa.bindparam("_id")).values(columns), updates)
+    if touched:
+        connection.execute(sa.update(table).where(table.c.id.in_(touched)).values(import_run=run))
 
 
 def import_persons(
@@ -235,15 +245,7 @@ def _flush_mailboxes(
         else:
             updates.append({**box, "_id": old.id, "import_run": run})
             summary.updated += 1
-    if inserts:
-        connection.execute(sa.insert(MAILBOXES), inserts)
-    if updates:
-        columns = {key: sa.bindparam(key) for key in updates[0] if key != "_id"}
-        connection.execute(
-            sa.update(MAILBOXES).where(MAILBOXES.c.id == sa.bindparam("_id")).values(columns), updates
-        )
-    if touched:
-        connection.execute(sa.update(MAILBOXES).where(MAILBOXES.c.id.in_(touched)).values(import_run=run))
+    _write_batch(connection, MAILBOXES, run, inserts, updates, touched)
     session.commit()
     batch.clear()
 

@@ -116,31 +116,26 @@ class _Builder:
             **{"{http://www.w3.org/XML/1998/namespace}lang": "fr-FR"},
         )
 
-    def classification(
-        self, parent: etree._Element, scheme: str, code: str, system: str, name: str, *, index: int = 0
-    ) -> None:
-        node = self.el(
+    def _classification(self, parent: etree._Element, scheme: str, node_id: str, code: str) -> etree._Element:
+        return self.el(
             parent,
             "Classification",
-            id=f"{parent.get('id')}-c{len(parent)}-{index}",
+            id=node_id,
             classificationScheme=scheme,
             classifiedObject=parent.get("id"),
             nodeRepresentation=code,
             objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification",
         )
+
+    def classification(
+        self, parent: etree._Element, scheme: str, code: str, system: str, name: str, *, index: int = 0
+    ) -> None:
+        node = self._classification(parent, scheme, f"{parent.get('id')}-c{len(parent)}-{index}", code)
         self.slot(node, "codingScheme", system)
         self.localized(node, "Name", name)
 
     def author(self, parent: etree._Element, scheme: str, person: str, institution: str) -> None:
-        node = self.el(
-            parent,
-            "Classification",
-            id=f"{parent.get('id')}-author",
-            classificationScheme=scheme,
-            classifiedObject=parent.get("id"),
-            nodeRepresentation="",
-            objectType="urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification",
-        )
+        node = self._classification(parent, scheme, f"{parent.get('id')}-author", "")
         if person:
             self.slot(node, "authorPerson", person)
         self.slot(node, "authorInstitution", institution)
