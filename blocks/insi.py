@@ -9,6 +9,8 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from blocks import DEFAULT_NAME
+from blocks.certificates import load_certificate_pool
+from ris.auth.certificates import for_acting, for_insi
 from ris.identity.insi_client import (
     VERIFY_ACTION,
     VERIFY_NAMESPACE,
@@ -71,6 +73,15 @@ async with insi_endpoint_block.client() as client:
     def client(self) -> InsiClient:
         """A ready client; close it with `await client.aclose()` (or `async with`)."""
         return InsiClient(self.settings())
+
+    async def client_for(self, acting_rpps: str | None) -> InsiClient:
+        """A client calling with the acting radiologist's RPPS-Rang certificate when the site keeps a pool
+        (an SCM, RIS.AUTH.02), else with this block's certificate; CertificateUnavailable before any call
+        when the pool has no usable certificate for them."""
+        certificate = for_acting(await load_certificate_pool(), acting_rpps)
+        if certificate is None:
+            return self.client()
+        return InsiClient(for_insi(self.settings(), certificate))
 
 
 async def load_insi_endpoint(name: str = DEFAULT_NAME) -> InsiEndpoint | None:

@@ -19,8 +19,11 @@ from prefect.blocks.core import Block
 from pydantic import BaseModel, ValidationError
 
 from blocks import DEFAULT_NAME
+from blocks.certificates import RppsRangCertificates
+from blocks.dmp import DmpEndpoint
 from blocks.insi import InsiEndpoint
 from blocks.mail import MailSender
+from blocks.mssante import MssanteOperator
 from blocks.pfi import PfiEndpoint
 from blocks.site import SiteSettingsBlock
 from cli.common import fail, require_answering_api
@@ -32,6 +35,9 @@ SECTIONS: dict[str, type[Block]] = {
     "pfi": PfiEndpoint,
     "insi": InsiEndpoint,
     "mail": MailSender,
+    "mssante": MssanteOperator,
+    "dmp": DmpEndpoint,
+    "certificates": RppsRangCertificates,
 }
 
 
@@ -117,8 +123,8 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option(DEFAULT_NAME, help="Name of the blocks to write"),
         check: bool = typer.Option(False, "--check", help="Validate the file only; write nothing"),
     ) -> None:
-        """Write the site settings and endpoint blocks ([site], [pfi], [insi], [mail]) from a TOML file,
-        after validating all of it."""
+        """Write the site settings and endpoint blocks ([site], [pfi], [insi], [mail], [mssante], [dmp],
+        [certificates]) from a TOML file, after validating all of it."""
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:

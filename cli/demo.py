@@ -14,6 +14,7 @@ import typer
 from prefect.client.orchestration import get_client
 from sqlmodel import select
 
+from cli.common import fail
 from cli.single_box import SingleBox
 from deployments import WORK_POOL
 from deployments.runs import start_announcement, start_lifecycle
@@ -21,6 +22,9 @@ from flows.mss_receipts import mss_receipts
 from ris import reports, worklist
 from ris.config import EngineConfig
 from ris.demo import CORRECTION, follow_ups, sample_worklist, validator_for
+from ris.directory.importer import ImportSummary, import_mailboxes, import_persons, new_run_id
+from ris.directory.synthetic import SAMPLE_MAILBOXES, SAMPLE_PERSONS
+from ris.listener_settings import ListenerSettingsError
 from ris.store.db import session_scope
 from ris.store.models import Delivery, DeliveryStatus, Report
 from ris.summary import report_summary
@@ -66,6 +70,7 @@ def _print_endpoints(box: SingleBox) -> None:
         typer.echo(
             f"sandbox MSSanté:   {ends.mss}   (operator: STARTTLS, client certificate; route {box.routes})"
         )
+        typer.echo(f"sandbox DMP:       {ends.dmp}   (XDS.b ITI-41, mutual TLS, VIHF; route {box.routes})")
     typer.echo(f"engine database:   {EngineConfig.from_env().database_url}")
     for missing in box.missing:
         typer.secho(f"not configured:    {missing}", fg=typer.colors.YELLOW)
@@ -158,6 +163,17 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _import_sample_directory() -> list[ImportSummary]:
+    """The shipped synthetic Annuaire Santé extractions (the worklist's professionals, invented), as a
+    site's scheduled import would bring the national files (RIS.ANN.04)."""
+    run = new_run_id()
+    summaries = []
+    for importer, path in ((import_persons, SAMPLE_PERSONS), (import_mailboxes, SAMPLE_MAILBOXES)):
+        with path.open("rb") as stream, session_scope() as session:
+            summaries.append(importer(session, stream, what=path.name, run=run))
+    return summaries
+
+
 async def _demo(
     data_dir: Path, prefect_port: int, count: int, json_out: Path | None, stay: bool, routes: str = "pfi"
 ) -> int:
@@ -172,6 +188,11 @@ async def _demo(
             typer.secho("\n".join(loaded.refused), fg=typer.colors.RED, err=True)
             return 1
         typer.echo(f"worklist loaded: {loaded.loaded}")
+        for summary in _import_sample_directory():
+            typer.echo(
+                f"directory (synthetic {summary.what}): created {summary.created}, "
+                f"correspondents updated {summary.correspondents_updated}"
+            )
         run_ids = await validate_sample(data)
         typer.echo(f"{len(run_ids)} reports validated; waiting for their lifecycle runs…")
         states = await wait_for_runs(run_ids, timeout=300)
@@ -210,7 +231,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start the engine on one box with the site's saved configuration: Prefect server, work pool and
         deployments, an engine worker, the receipt and identity listeners. Ctrl-C stops it all."""
-        run_until_stopped(_up(EngineConfig.from_env().data_dir, prefect_port, sandbox))
+        try:
+            run_until_stopped(_up(EngineConfig.from_env().data_dir, prefect_port, sandbox))
+        except ListenerSettingsError as exc:  # a TLS file named by the site settings is missing
+            fail(f"{exc}; fix the site settings (`ris configure site.toml`) and start again")
 
     @app.command()
     def demo(
@@ -221,8 +245,9 @@ def register(app: typer.Typer) -> None:
         routes: str = typer.Option(
             "pfi",
             "--routes",
-            help="pfi: the sandbox PFI relays the MSSanté copies (default, today's sites); direct: the "
-            "engine sends them itself through the sandbox MSSanté operator (mutual TLS)",
+            help="pfi: the sandbox PFI relays the DMP and MSSanté copies (default, today's sites); direct: "
+            "the engine sends them itself through the sandbox MSSanté operator and feeds the sandbox DMP "
+            "(ITI-41, mutual TLS; what it received in dmp-received/)",
         ),
     ) -> None:
         """Run `up`, load a sample worklist, drive it through the lifecycle, print a summary."""

@@ -18,6 +18,7 @@ from ris.channels.hl7.validation import Hl7ValidationError, strict_validate
 from ris.hl7v2.ack_writer import Party
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report
+from tasks.report_state import emit_applied
 
 app = typer.Typer(help="HL7 v2 to the integration platform (PFI): messages and ZAM receipts.")
 
@@ -69,6 +70,8 @@ def listen(
             endpoint.receipt_port if port is None else port,
             me=me,
             tz=settings.timezone,
+            on_outcome=emit_applied,
+            **settings.listeners.for_zam(),  # limits, TLS, allowlist, charset
         )
         async with listener:
             typer.echo(f"ZAM listener on {listener.server.host}:{listener.port}")

@@ -8,14 +8,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from ipaddress import ip_network
 from pathlib import Path
 
 import typer
+from prefect.settings import PREFECT_API_URL
+from pydantic import ValidationError
 
-from cli.common import fail, print_json
+from blocks import BlockNotSaved
+from blocks.site import load_site_settings
+from cli.common import fail, print_json, require_answering_api
 from ris import refusals
-from ris.hl7v2.inbound import Allowlist
+from ris.auth.certificates import CertificateUnavailable
 from ris.identity import insi_service
 from ris.identity.actors import OPERATOR, Actor
 from ris.identity.errors import IdentityRuleError
@@ -32,6 +35,7 @@ from ris.identity.intake import IntakePolicy, PamIntake, serve
 from ris.identity.nir import matricule_problem
 from ris.identity.registry import NotFound, get_patient, identity_view
 from ris.identity.search import search_by_ins, search_by_traits
+from ris.listener_settings import Listener, ListenerSettingsError
 from ris.store.db import session_scope
 
 app = typer.Typer(help="Identities and the INS: key check, search, INSi, PAM-FR feed.", no_args_is_help=True)
@@ -124,7 +128,7 @@ def insi_lookup(
         vitale = None
     try:
         result = asyncio.run(_lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca))
-    except (IdentityRuleError, InsiFault, InsiUnavailable) as exc:
+    except (IdentityRuleError, InsiFault, InsiUnavailable, CertificateUnavailable) as exc:
         fail(str(exc))
     if as_json:
         print_json(result.summary())
@@ -158,7 +162,7 @@ async def _lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca):
         block = await load_insi_endpoint()
         if block is None:
             fail("no INSi endpoint saved: give --url, or save the RIS INSi Endpoint block in the Prefect UI")
-        client = block.client()
+        client = await block.client_for(by)  # an SCM calls with the RPPS-Rang certificate of --by
     async with client:
         with session_scope() as session:
             try:
@@ -201,23 +205,75 @@ def listen(
     trusted: list[str] = Trusted,
     not_caring_directly: bool = NotCaring,
     allow_sender: list[str] = typer.Option(
-        [], "--allow-sender", help="MSH-3 or MSH-3^MSH-4 allowed to send (default: anyone)"
+        [],
+        "--allow-sender",
+        help="MSH-3 or MSH-3^MSH-4 allowed to send (default: the site setting)",
     ),
     allow_peer: list[str] = typer.Option(
-        [], "--allow-peer", help="Address or network (CIDR) allowed to connect (default: any)"
+        [],
+        "--allow-peer",
+        help="Address or network (CIDR) allowed to connect (default: the site setting)",
+    ),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve TLS with this certificate (PEM)"),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="Its private key (with --tls-cert)"),
+    tls_client_ca: Path | None = typer.Option(
+        None, "--tls-client-ca", help="Require client certificates signed by this CA (with --tls-cert)"
     ),
 ) -> None:
     """Run the identity MLLP listener (PAM-FR ADT, ORM, OMI, SIU: their PID) until Ctrl-C. Messages a
-    crash left stored but not applied are applied first; anything outside the allowlist gets AR."""
+    crash left stored but not applied are applied first; anything outside the allowlist gets AR.
+
+    Limits, charset, TLS and allowlist come from the site setting `listeners.pam` of the running engine
+    (defaults without one); the options here replace the matching setting."""
+    settings = _pam_settings(allow_sender, allow_peer, tls_cert, tls_key, tls_client_ca)
     try:
-        allowlist = Allowlist(
-            frozenset(allow_sender), tuple(str(ip_network(p, strict=False)) for p in allow_peer)
-        )
-    except ValueError as exc:
-        fail(f"--allow-peer: {exc}")
-    intake = PamIntake(_policy(own_domain, trusted, not_caring_directly), allowlist=allowlist)
+        options = settings.options("listeners.pam")
+    except ListenerSettingsError as exc:
+        fail(str(exc))
+    intake = PamIntake(_policy(own_domain, trusted, not_caring_directly), **options)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(intake, host, port))
+
+
+LISTEN_OPTIONS = {
+    "allow.senders": "--allow-sender",
+    "allow.peers": "--allow-peer",
+    "tls.cert": "--tls-cert",
+    "tls.key": "--tls-key",
+    "tls.client_ca": "--tls-client-ca",
+}
+
+
+def _pam_settings(
+    senders: list[str], peers: list[str], cert: Path | None, key: Path | None, client_ca: Path | None
+) -> Listener:
+    data = _saved_pam_settings().model_dump()
+    if senders:
+        data["allow"]["senders"] = senders
+    if peers:
+        data["allow"]["peers"] = peers
+    if cert or key or client_ca:
+        if not (cert and key):
+            fail("--tls-cert and --tls-key: give both (and --tls-client-ca to require client certificates)")
+        data["tls"] = {"cert": cert, "key": key, "client_ca": client_ca}
+    try:
+        return Listener.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        place = ".".join(str(p) for p in first["loc"] if not isinstance(p, int))
+        where = LISTEN_OPTIONS.get(place, f"listeners.pam.{place}")
+        fail(f"{where}: {first['msg'].removeprefix('Value error, ')}")
+
+
+def _saved_pam_settings() -> Listener:
+    """The running engine's `listeners.pam` setting; the defaults when no engine runs on this data folder."""
+    if not PREFECT_API_URL.value():
+        return Listener()
+    require_answering_api("the PAM-FR listener's site settings")
+    try:
+        return asyncio.run(load_site_settings()).listeners.pam
+    except BlockNotSaved:
+        return Listener()
 
 
 ChannelOption = typer.Option(

@@ -1,6 +1,7 @@
 """`ris login` / `ris logout`: Pro Santé Connect login for the actions a professional takes through the
-engine (RIS.PSC.01). The browser returns to a one-shot listener on loopback; the checked ID token is kept
-in a 0600 file of the data folder until it expires."""
+engine (RIS.PSC.01). The browser returns to a one-shot listener on loopback, or, with `--device`, the
+professional enters a code on another device (phone, workstation) while the command waits; the checked ID
+token is kept in a 0600 file of the data folder until it expires."""
 
 from __future__ import annotations
 
@@ -28,17 +29,33 @@ def _settings() -> PscSettings:
 def login(
     no_browser: bool = typer.Option(False, "--no-browser", help="Print the address instead of opening it"),
     timeout: float = typer.Option(300, "--timeout", help="Seconds to wait for the login to complete"),
+    device: bool = typer.Option(
+        False, "--device", help="No browser here: enter a code on another device (RFC 8628 device flow)"
+    ),
 ) -> None:
     """Log in with Pro Santé Connect (CPS card or e-CPS) for validate, announce, replace and delete."""
     settings = _settings()
+    data_dir = EngineConfig.from_env().data_dir
 
     def show(url: str) -> None:
         typer.echo(f"Log in with Pro Santé Connect at:\n{url}", err=False)
         if not no_browser:
             webbrowser.open(url)
 
+    def show_code(code: psc.DeviceCode) -> None:
+        typer.echo(
+            f"On another device, open {code.verification_uri} and enter the code {code.user_code}"
+            f" (valid {code.expires_in_s / 60:.0f} min)"
+        )
+        if code.verification_uri_complete:
+            typer.echo(f"or open directly:\n{code.verification_uri_complete}")
+        typer.echo("waiting for the login...")
+
     try:
-        who = psc.login(settings, show, data_dir=EngineConfig.from_env().data_dir, timeout_s=timeout)
+        if device:
+            who = psc.login_device(settings, show_code, data_dir=data_dir, timeout_s=timeout)
+        else:
+            who = psc.login(settings, show, data_dir=data_dir, timeout_s=timeout)
     except (psc.LoginFailed, TokenRejected, ProviderUnreachable) as exc:
         fail(f"login failed: {exc}")
     until = who.expires_at.astimezone().strftime("%H:%M:%S")

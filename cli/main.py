@@ -48,6 +48,9 @@ export.register(app)
 from cli import mss  # noqa: E402
 
 app.add_typer(mss.app, name="mss")
+from cli import context  # noqa: E402
+
+context.register(app)
 
 NOT_READY = 3
 

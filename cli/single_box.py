@@ -4,7 +4,8 @@ deployments of prefect.yaml, one engine worker in this process, and the receipt 
 The engine runs with the site's saved configuration (the blocks an administrator saved in the Prefect
 UI). Only with `sandbox=True` (`ris demo`, `ris up --sandbox`) does it start the sandbox peers and save
 the demo site settings and endpoint blocks pointing at them; `routes="direct"` then has the engine send
-the MSSanté copies itself through the sandbox MSSanté operator instead of the PFI. Leaving the
+the MSSanté copies itself through the sandbox MSSanté operator and feed the sandbox DMP itself (ITI-41,
+what it received kept under `dmp-received/`) instead of the PFI. Leaving the
 `async with` stops all of it.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks import DEFAULT_NAME, BlockNotSaved
+from blocks.dmp import DmpEndpoint
 from blocks.insi import InsiEndpoint
 from blocks.mail import MailSender
 from blocks.mssante import MssanteOperator
@@ -29,22 +31,25 @@ from blocks.site import SiteSettingsBlock, load_site_settings
 from cli.prefect_server import QUIET, PrefectServer
 from cli.single_box_file import write_note
 from deployments import WORK_POOL
+from deployments.alerts import set_up_alerts
 from deployments.apply import apply_deployments
 from deployments.worker import RisWorker
 from ris.channels.hl7.listener import ZamListener
 from ris.hl7v2.ack_writer import Party
 from ris.identity.insi_client import bundled_wsdl
 from ris.identity.intake import IntakePolicy, PamIntake
-from ris.settings import MssanteSending, SiteSettings
+from ris.settings import DmpSending, MssanteSending, SiteSettings
 from ris.store import db
+from sandbox.dmp import DmpSandbox
 from sandbox.insi import InsiSandbox
 from sandbox.mssante import CLIENT_PASSPHRASE, MssSandbox
 from sandbox.pfi import PfiSandbox
 from sandbox.smtp import SmtpSandbox
+from tasks.report_state import emit_applied
 
 log = logging.getLogger("ris.single_box")
 SANDBOX_IDAM = "SANDBOX-IDAM"
-BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint, MailSender, MssanteOperator)
+BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint, MailSender, MssanteOperator, DmpEndpoint)
 # Runs in flight at once: the Prefect server on SQLite serialises its writes, and more runs only make
 # more of them collide (each collision costs a retry).
 SINGLE_BOX_LIMIT = 4
@@ -60,6 +65,7 @@ class Endpoints:
     insi: str | None = None
     smtp: str | None = None
     mss: str | None = None
+    dmp: str | None = None
 
 
 class SingleBox:
@@ -78,6 +84,7 @@ class SingleBox:
         self.sandbox = sandbox
         self.routes = routes
         self.mss: MssSandbox | None = None
+        self.dmp: DmpSandbox | None = None
         self.pfi: PfiSandbox | None = None
         self.insi: InsiSandbox | None = None
         self.smtp: SmtpSandbox | None = None
@@ -126,6 +133,7 @@ class SingleBox:
             zam, pam = await self._start_listeners()
 
         await apply_deployments(WORK_POOL)
+        await set_up_alerts()
         self.worker = RisWorker(WORK_POOL, name=f"single-box-{os.getpid()}", limit=SINGLE_BOX_LIMIT)
         self._serving = asyncio.create_task(self.worker.start(printer=log.info))
         await self._until_worker_ready()
@@ -138,6 +146,7 @@ class SingleBox:
             insi=self.insi.url if self.insi else None,
             smtp=f"smtp://127.0.0.1:{self.smtp.port}" if self.smtp else None,
             mss=f"smtp://localhost:{self.mss.port}" if self.mss else None,
+            dmp=self.dmp.url if self.dmp else None,
         )
 
     async def _until_worker_ready(self, timeout: float = 120) -> None:
@@ -165,14 +174,26 @@ class SingleBox:
         except BlockNotSaved as exc:
             self.missing.append(str(exc))
             return None, pam
-        zam = ZamListener(endpoint.receipt_host, endpoint.receipt_port, me=_party(site), tz=site.timezone)
+        zam = ZamListener(
+            endpoint.receipt_host,
+            endpoint.receipt_port,
+            me=_party(site),
+            tz=site.timezone,
+            on_outcome=emit_applied,
+            **site.listeners.for_zam(),  # limits, TLS, allowlist, charset
+        )
         return await self._stack.enter_async_context(zam), pam
 
     async def _start_sandbox(self) -> tuple[ZamListener, object]:
         """The demo site and the sandbox peers, with the blocks pointing at them (fresh ports each start)."""
-        site = SiteSettings(mssante=MssanteSending(route_ps=self.routes, route_patient=self.routes))
+        site = SiteSettings(
+            mssante=MssanteSending(route_ps=self.routes, route_patient=self.routes),
+            dmp=DmpSending(route=self.routes),
+        )
         await SiteSettingsBlock(settings=site).asave(DEFAULT_NAME, overwrite=True)
-        zam = await self._stack.enter_async_context(ZamListener(me=_party(site), tz=site.timezone))
+        zam = await self._stack.enter_async_context(
+            ZamListener(me=_party(site), tz=site.timezone, on_outcome=emit_applied)
+        )
         self.pfi = await self._stack.enter_async_context(
             # The demo site agreed with its PFI on combinations beyond the MSSanté matrix (site setting
             # hl7.agreed_combinations); the engine refuses the others before sending, so this PFI does
@@ -222,6 +243,18 @@ class SingleBox:
             imap_user=self.mss.imap_user,
             imap_password=self.mss.imap_password if direct else None,
         ).asave(DEFAULT_NAME, overwrite=True)
+        # The DMP (HTTPS, mutual TLS with its own test CA, signed VIHF) for the direct route.
+        self.dmp = self._stack.enter_context(
+            DmpSandbox(folder=self.data_dir / "dmp-received", tls_dir=self.data_dir / "sandbox-dmp-tls")
+        )
+        await DmpEndpoint(
+            repository_url=self.dmp.url,
+            registry_url=self.dmp.registry_url,
+            ca_bundle=str(self.dmp.pki.ca),
+            client_cert=str(self.dmp.pki.client_cert),
+            client_key=str(self.dmp.pki.client_key),
+            key_passphrase=CLIENT_PASSPHRASE.decode(),
+        ).asave(DEFAULT_NAME, overwrite=True)
         await PfiEndpoint(host="127.0.0.1", port=self.pfi.port, receipt_port=zam.port).asave(
             DEFAULT_NAME, overwrite=True
         )
@@ -235,7 +268,8 @@ class SingleBox:
     def _pam(site: SiteSettings) -> PamIntake:
         feed = site.identity_feed
         return PamIntake(
-            IntakePolicy(frozenset(feed.own_domain), frozenset(feed.trusted_senders), feed.cares_directly)
+            IntakePolicy(frozenset(feed.own_domain), frozenset(feed.trusted_senders), feed.cares_directly),
+            **site.listeners.for_pam(),
         )
 
 

@@ -45,6 +45,7 @@ async def apply_deployments(work_pool: str) -> list[UUID]:
             description=spec.get("description"),
             tags=spec.get("tags"),
             concurrency_limit=spec.get("concurrency_limit"),
+            parameters=spec.get("parameters") or {},
             schedules=_schedules(spec),
             work_pool_name=work_pool,
             work_queue_name=spec["work_pool"].get("work_queue_name"),

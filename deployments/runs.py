@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect.deployments import run_deployment
 
 from deployments import ANNOUNCEMENT_DEPLOYMENT, DELETION_DEPLOYMENT, LIFECYCLE_DEPLOYMENT, RETRY_DEPLOYMENT
@@ -29,10 +31,13 @@ async def start_lifecycle(report_id: str, version: int) -> str:
     return await _start_once(LIFECYCLE_DEPLOYMENT, report_id, version, lifecycle_key(report_id, version))
 
 
-async def start_retry(report_id: str, version: int, action: str | None = None) -> str:
-    """Start an administrator's retry run of one version's failed HL7 delivery; returns its id."""
-    parameters = {"report_id": report_id, "version": version, "action": action}
-    run = await run_deployment(RETRY_DEPLOYMENT, parameters=parameters, timeout=0, as_subflow=False)
+async def start_retry(parameters: dict[str, Any], tags: list[str] | None = None) -> str:
+    """Start an administrator's retry run (the `delivery-retry` deployment, its parameters as the UI shows
+    them: reason, actor, delivery_ids | report_id | channel / since, to, max_concurrency); returns its
+    id. Retry runs queue one at a time (prefect.yaml): two batches never pick the same delivery."""
+    run = await run_deployment(
+        RETRY_DEPLOYMENT, parameters=parameters, timeout=0, as_subflow=False, tags=tags or []
+    )
     return str(run.id)
 
 

@@ -1,23 +1,71 @@
-"""An administrator's retry of one failed delivery: the same message, the same idempotency key."""
+"""An administrator's retry of failed deliveries, on every channel: one delivery, one report's, or a
+filtered batch, audited with who and why. The `delivery-retry` deployment runs it from the CLI
+(`ris delivery retry`) or from the UI with the same parameters."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 from prefect import flow
+from prefect.runtime import flow_run
 
 from flows.names import RETRY_FLOW
 from flows.release import release_announced
-from tasks.hl7 import own_action, publish_hl7
-from tasks.report_state import publish_report_state
+from ris.store.models import Channel
+from tasks.report_state import link_retry_run, publish_report_state
+from tasks.retry import reopen_unit, retry_outcome, select_retries, send_again
 
 
-@flow(name=RETRY_FLOW, flow_run_name="retry-hl7-{report_id}-v{version}", log_prints=False)
-async def retry_delivery(report_id: str, version: int, action: str | None = None) -> str:
-    """Send the version's HL7 message to the PFI again (same MSH-10, so the PFI cannot file it twice);
-    the copies it relays go back to pending and follow its outcome. Returns the delivery status. Once it
-    is filed, what an announcement recorded meanwhile released follows. `action`: the failed message's
-    (initial, replace, visibility, release, delete); by default the version's own message."""
-    status = await publish_hl7(report_id, version, action or own_action(version))
-    if action != "delete":
-        await release_announced(report_id, version)
-    await publish_report_state(report_id)
-    return status
+def _run_name() -> str:
+    """retry-delivery-<ids>, retry-report-<id>, or retry-all-failed[-<channel>] (ids only)."""
+    parameters = flow_run.parameters
+    if ids := parameters.get("delivery_ids"):
+        return "retry-delivery-" + "-".join(map(str, ids[:3])) + ("-etc" if len(ids) > 3 else "")
+    if report_id := parameters.get("report_id"):
+        return f"retry-report-{report_id}"
+    channel = parameters.get("channel")
+    return "retry-all-failed" + (f"-{Channel(channel).value}" if channel else "")
+
+
+@flow(name=RETRY_FLOW, flow_run_name=_run_name, log_prints=False)
+async def retry_delivery(
+    reason: str,
+    actor: str,
+    delivery_ids: list[int] | None = None,
+    report_id: str | None = None,
+    channel: Channel | None = None,
+    since: dt.date | None = None,
+    to: str | None = None,
+    max_concurrency: int = 4,
+) -> dict[str, str]:
+    """Send again what failed: `delivery_ids`, else every failed delivery (of `report_id`, of `channel`,
+    failed since `since`). `reason` and `actor` (who asks: an RPPS or an administrator's name) are
+    audited; `to`: the new MSSanté address of the one professional's copy retried. At most
+    `max_concurrency` sends at once. What reached its recipient meanwhile is never sent again, so a batch
+    started again after an interruption sends only what is left. Returns the status per delivery id."""
+    units = await select_retries(delivery_ids, report_id, channel, since, actor, reason, to)
+    gate = asyncio.Semaphore(max(1, max_concurrency))
+    run = str(flow_run.id) if flow_run.id else None
+
+    async def one(unit) -> None:
+        async with gate:
+            dispatch = await reopen_unit(unit, actor, reason, to, run)
+            if dispatch is None:
+                return
+            status = await send_again(dispatch)
+            if dispatch.kind == "hl7" and dispatch.action != "delete" and status == "acknowledged":
+                await release_announced(dispatch.report_id, dispatch.version)
+
+    async def show(report: str) -> None:
+        async with gate:
+            await link_retry_run(report)
+            await publish_report_state(report)
+
+    outcomes = await asyncio.gather(*(one(unit) for unit in units), return_exceptions=True)
+    reports = sorted({unit.report_id for unit in units} | ({report_id} if report_id else set()))
+    await asyncio.gather(*(show(report) for report in reports))
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        raise errors[0]
+    return {str(k): v for k, v in (await retry_outcome([i for u in units for i in u.delivery_ids])).items()}

@@ -13,7 +13,9 @@ is a `delete` message about the last version the PFI filed.
 Channels a site routes "direct" (MSSanté sent by the engine itself, `SiteSettings.mssante`) get the same
 rows with route "direct": their own copies leave from the lifecycle, the held-back patient copy as soon as
 the announcement is recorded, and a deletion notice (RIS.MSS.16, the site's choice) goes to each
-recipient a direct copy reached.
+recipient a direct copy reached. A DMP routed "direct" (`SiteSettings.dmp`, ITI-41 by the engine) gets its
+copy from the lifecycle too, as INVISIBLE_PATIENT while an announcement is pending; the announcement
+plans its `visibility` update (ITI-57) and a deletion plans one `delete` (ITI-62) of what it reached.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from sqlmodel import Session
 from ris import routing
 from ris.ids import delivery_key
 from ris.routing import PFI, PlannedDelivery
-from ris.settings import SiteSettings
+from ris.settings import DmpSending, SiteSettings
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus
-from ris.store.reports import load_bundle
+from ris.store.reports import ReportBundle, load_bundle
 
 REACHED = (DeliveryStatus.sent, DeliveryStatus.acknowledged, DeliveryStatus.read)
 RELEASE = "release"
@@ -39,7 +41,11 @@ MSS_CHANNELS = (Channel.mss_ps, Channel.mss_patient)
 
 def direct_channels(settings: SiteSettings) -> frozenset[Channel]:
     """The channels the site sends itself rather than through its PFI."""
-    routes = {Channel.mss_ps: settings.mssante.route_ps, Channel.mss_patient: settings.mssante.route_patient}
+    routes = {
+        Channel.mss_ps: settings.mssante.route_ps,
+        Channel.mss_patient: settings.mssante.route_patient,
+        Channel.dmp: settings.dmp.route,
+    }
     return frozenset(channel for channel, route in routes.items() if route == "direct")
 
 
@@ -83,12 +89,19 @@ def _statuses(session: Session, report_id: str, version: int) -> dict[str, list[
 
 
 def plan_version(
-    session: Session, report_id: str, version: int, *, pfi: bool, direct: frozenset[Channel] = frozenset()
+    session: Session,
+    report_id: str,
+    version: int,
+    *,
+    pfi: bool,
+    direct: frozenset[Channel] = frozenset(),
+    dmp: DmpSending | None = None,
 ) -> dict[str, list[str]]:
-    """Create the missing Delivery rows of this version; returns the statuses per channel (no addresses)."""
+    """Create the missing Delivery rows of this version; returns the statuses per channel (no addresses).
+    `dmp`: the site's DMP feed settings (automatic feed, blocked exam types)."""
     bundle = load_bundle(session, report_id, version)
     own = version_action(version)
-    for planned in routing.plan(bundle, pfi=pfi, direct=direct):
+    for planned in routing.plan(bundle, pfi=pfi, direct=direct, dmp=dmp):
         waiting = planned.status is DeliveryStatus.waiting_announcement
         _ensure(session, report_id, version, planned, RELEASE if waiting else own)
     return _statuses(session, report_id, version)
@@ -119,6 +132,7 @@ def plan_release(session: Session, report_id: str, version: int) -> list[str]:
     _release_waiting(
         session, [r for r in rows if r.route == "direct"], block
     )  # sent by the engine, no PFI order
+    _plan_direct_visibility(session, bundle, rows)
     own = own_message(session, report_id, version)
     if own is None or own.status not in REACHED:
         return []
@@ -140,6 +154,19 @@ def plan_release(session: Session, report_id: str, version: int) -> list[str]:
     return [a for a in (VISIBILITY, RELEASE) if message_for(session, report_id, version, a)]
 
 
+def _plan_direct_visibility(session: Session, bundle: ReportBundle, rows: list[Delivery]) -> None:
+    """The direct DMP copy submitted while the announcement was pending gets its visibility update."""
+    own = version_action(bundle.version.version)
+    submitted = [
+        r
+        for r in rows
+        if r.route == "direct" and r.channel is Channel.dmp and r.action == own and r.status in REACHED
+    ]
+    if bundle.report.announcement_required and submitted:
+        update = PlannedDelivery(Channel.dmp, routing.DMP, DeliveryStatus.pending, None, "direct")
+        _ensure(session, bundle.report.id, bundle.version.version, update, VISIBILITY)
+
+
 def _release_waiting(session: Session, rows: list[Delivery], block: str | None) -> None:
     for row in rows:
         if row.action == RELEASE and row.status is DeliveryStatus.waiting_announcement:
@@ -149,13 +176,19 @@ def _release_waiting(session: Session, rows: list[Delivery], block: str | None) 
                 deliveries.set_status(session, row, DeliveryStatus.pending, "announcement recorded")
 
 
-def direct_to_send(session: Session, report_id: str, version: int, actions: tuple[str, ...]) -> list[int]:
-    """Ids of the version's MSSanté copies the engine sends itself that still have to leave."""
+def direct_to_send(
+    session: Session,
+    report_id: str,
+    version: int,
+    actions: tuple[str, ...],
+    channels: tuple[Channel, ...] = MSS_CHANNELS,
+) -> list[int]:
+    """Ids of the version's copies of `channels` the engine sends itself that still have to leave."""
     return [
         row.id
         for row in deliveries.for_version(session, report_id, version)
         if row.route == "direct"
-        and row.channel in MSS_CHANNELS
+        and row.channel in channels
         and row.action in actions
         and row.status is DeliveryStatus.pending
     ]
@@ -178,6 +211,32 @@ def plan_direct_deletion(session: Session, report_id: str, latest: int) -> list[
             notices.append(notice)
     session.flush()
     return [n.id for n in notices]
+
+
+def dmp_submissions(session: Session, report_id: str, latest: int) -> list[Delivery]:
+    """Every direct DMP submission that reached the DMP (feeds, replacements, visibility updates), oldest
+    first: what a replacement replaces and what a deletion removes."""
+    return [
+        row
+        for version in range(1, latest + 1)
+        for row in deliveries.for_version(session, report_id, version)
+        if row.route == "direct"
+        and row.channel is Channel.dmp
+        and row.action != DELETE
+        and row.status in REACHED
+    ]
+
+
+def plan_direct_dmp_deletion(session: Session, report_id: str, latest: int) -> int | None:
+    """The one ITI-62 deletion (created once) of everything the direct route submitted, about the last
+    version that reached the DMP; None when nothing ever reached it or the deletion already went."""
+    reached = dmp_submissions(session, report_id, latest)
+    if not reached:
+        return None
+    planned = PlannedDelivery(Channel.dmp, routing.DMP, DeliveryStatus.pending, None, "direct")
+    row = _ensure(session, report_id, reached[-1].version, planned, DELETE)
+    session.flush()
+    return row.id if row.status is DeliveryStatus.pending else None
 
 
 def published_version(session: Session, report_id: str, latest: int) -> int | None:

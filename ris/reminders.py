@@ -322,26 +322,3 @@ def record_sent(session: Session, delivery_id: int, response: str) -> DeliverySt
         session, delivery, DeliveryStatus.sent, f"accepted by the mail server: {response}"[:500]
     )
     return delivery.status
-
-
-def record_refused(session: Session, delivery_id: int, reason: str) -> DeliveryStatus:
-    delivery = session.get(Delivery, delivery_id)
-    deliveries.set_status(session, delivery, DeliveryStatus.failed, f"refused: {reason}"[:500])
-    return delivery.status
-
-
-def record_transient(session: Session, delivery_id: int, reason: str, *, give_up: bool) -> DeliveryStatus:
-    delivery = session.get(Delivery, delivery_id)
-    delivery.last_error = reason[:500]
-    if give_up:
-        deliveries.set_status(
-            session,
-            delivery,
-            DeliveryStatus.failed,
-            f"not sent after {delivery.attempts} attempts: {reason}"[:500],
-        )
-    else:
-        deliveries.set_status(
-            session, delivery, DeliveryStatus.pending, f"attempt {delivery.attempts}: {reason}"[:500]
-        )
-    return delivery.status

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ris.identity.gate import ins_refusal_reason
+from ris.settings import DmpSending
 from ris.store.models import Channel, Correspondent, DeliveryStatus
 from ris.store.reports import ReportBundle
 
@@ -60,14 +61,20 @@ def recipient_key(person: Correspondent) -> str:
     return person.mss_address or f"rpps:{person.rpps or person.id}"
 
 
-def gate(bundle: ReportBundle, channel: Channel) -> str | None:
+def gate(bundle: ReportBundle, channel: Channel, dmp: DmpSending | None = None) -> str | None:
     """Why the version may not go over `channel` now, in the user's terms; None when it may. Evaluated
     when the deliveries are planned and again when each copy leaves (a refusal, a user block or a lost
-    qualification recorded meanwhile still counts: mssante.md §4, INS rule 28)."""
+    qualification recorded meanwhile still counts: mssante.md §4, INS rule 28). `dmp`: the site's DMP
+    feed settings (automatic feed, blocked exam types), when the caller has them."""
     report = bundle.report
     if channel is Channel.dmp:
         if report.dmp_blocked:
             return "DMP feed blocked by the user (RIS.DMP.03)"
+        if dmp is not None and not dmp.automatic:
+            return "automatic DMP feed turned off at this site (RIS.DMP.01)"
+        exam = bundle.exam
+        if dmp is not None and {exam.exam_code, exam.ccam_code} & set(dmp.blocked_exam_codes):
+            return "DMP feed blocked for this exam type by the site (RIS.DMP.03)"
         if report.confidentiality in ("R", "V"):
             return f"confidentiality {report.confidentiality}: not shared in the DMP"
         return ins_refusal_reason(bundle.patient)
@@ -83,7 +90,11 @@ def gate(bundle: ReportBundle, channel: Channel) -> str | None:
 
 
 def plan(
-    bundle: ReportBundle, *, pfi: bool, direct: frozenset[Channel] = frozenset()
+    bundle: ReportBundle,
+    *,
+    pfi: bool,
+    direct: frozenset[Channel] = frozenset(),
+    dmp: DmpSending | None = None,
 ) -> list[PlannedDelivery]:
     """The deliveries of one version. `pfi`: the site publishes to its PFI, which relays DMP and MSSanté
     for the channels that have no direct client (`direct`)."""
@@ -107,7 +118,7 @@ def plan(
     if pfi:
         planned.append(PlannedDelivery(Channel.hl7, PFI, DeliveryStatus.pending, None, PFI))
 
-    add(Channel.dmp, DMP, gate(bundle, Channel.dmp))
+    add(Channel.dmp, DMP, gate(bundle, Channel.dmp, dmp))
     for person in ps_recipients(bundle):
         no_address = None if person.mss_address else "correspondent has no MSSanté address"
         add(Channel.mss_ps, recipient_key(person), gate(bundle, Channel.mss_ps) or no_address)
@@ -133,6 +144,20 @@ def flags(
         dest_mss_ps=going(Channel.mss_ps),
         dest_mss_patient=going(Channel.mss_patient),
     )
+
+
+def dmp_visibility(bundle: ReportBundle, dmp: DmpSending) -> tuple[str, ...]:
+    """RIS.DMP.06-07: the masking / visibility codes of the DMP copy now (TRE_A07, XDS spelling): the
+    report's own choices, the site's defaults, and INVISIBLE_PATIENT while an announcement is pending."""
+    report = bundle.report
+    codes = []
+    if report.mask_ps or dmp.default_mask_ps:
+        codes.append("MASQUE_PS")
+    if announcement_pending(bundle):
+        codes.append("INVISIBLE_PATIENT")
+    if report.invisible_legal_reps or dmp.default_invisible_legal_reps:
+        codes.append("INVISIBLE_REPRESENTANTS_LEGAUX")
+    return tuple(codes)
 
 
 def listed_recipients(bundle: ReportBundle) -> list[str]:

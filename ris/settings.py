@@ -10,7 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ris.context_settings import ContextCalls
 from ris.identity.justificatifs import JustificatifPolicy
+from ris.listener_settings import ListenerSettings
 
 DEFAULT_RGPD_NOTICE = (
     "Vos données personnelles sont traitées par le centre d'imagerie pour la réalisation et le suivi de "
@@ -147,6 +149,38 @@ class MssanteSending(BaseModel):
         return value
 
 
+class DmpSending(BaseModel):
+    """DMP feed (dmp-xds.md): its route ("pfi": the PFI relays the copy, today's behaviour; "direct": the
+    engine submits it itself, ITI-41), when it happens, and the site's default masking and visibility."""
+
+    route: Route = Field("pfi", description="DMP copy: relayed by the PFI, or submitted directly (XDS.b)")
+    automatic: bool = Field(
+        True, description="RIS.DMP.01: feed the DMP on validation; off: every DMP copy is blocked"
+    )
+    blocked_exam_codes: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=list,
+        description="RIS.DMP.03: exam codes (LOINC or CCAM, as on the exam) never sent to the DMP",
+    )
+    default_mask_ps: bool = Field(
+        False, description="RIS.DMP.06: every DMP copy masked to professionals (MASQUE_PS)"
+    )
+    default_invisible_legal_reps: bool = Field(
+        False, description="RIS.DMP.06: every DMP copy invisible to legal representatives"
+    )
+    source_id: str | None = Field(
+        None,
+        pattern=r"^[0-2](\.(0|[1-9]\d*))+$",
+        description="XDSSubmissionSet.sourceId: OID of the sending system; empty: the facility OID",
+    )
+    lps_id: str = Field("RIS-ENGINE", min_length=1, description="VIHF LPS_ID")
+    lps_name: str = Field("ris-engine", min_length=1, description="VIHF LPS_Nom")
+    lps_version: str = Field("0.1.0", min_length=1, description="VIHF LPS_Version")
+    homologation: str = Field(
+        "SANDBOX-HOMOLOGATION", min_length=1, description="VIHF LPS_ID_HOMOLOGATION_DMP (CNDA number)"
+    )
+    vihf_version: str = Field("4.0", min_length=1, description="VIHF_Version")
+
+
 class IdentityFeed(BaseModel):
     """Who sends identities to the PAM-FR listener (INS rules 30, 52)."""
 
@@ -163,6 +197,7 @@ class SiteSettings(BaseModel):
     facility: Facility = Facility()
     hl7: Hl7Routing = Hl7Routing()
     mssante: MssanteSending = MssanteSending()
+    dmp: DmpSending = DmpSending()
     identity_feed: IdentityFeed = IdentityFeed()
     justificatifs: JustificatifPolicy = Field(
         default_factory=JustificatifPolicy, description="RIS.INS.19-21: identity proofs and auto-validation"
@@ -199,3 +234,6 @@ class SiteSettings(BaseModel):
         if "{date}" not in value:
             raise ValueError("replacement_notice must contain the {date} placeholder")
         return value
+
+    context_calls: ContextCalls = Field(default_factory=ContextCalls, description="RIS.DMP.04-05, RIS.AC.01")
+    listeners: ListenerSettings = Field(default_factory=ListenerSettings, description="MLLP listeners")

@@ -2,18 +2,26 @@
 
 The pydantic models below ARE the format: `docs/worklist.schema.json` is generated from them (a test keeps
 the two equal). Each record is checked and stored on its own: a bad record is refused with the field and
-the rule, and changes nothing; the good ones are kept.
+the rule, and changes nothing; the good ones are kept. A record already stored with the same values is
+"unchanged" (loading a file twice is harmless); one stored with other values is refused.
+
+A bulk load shares the store with live feeds (the PAM-FR listener): with `commit=True` it commits in
+short batches and pauses between them, so that on SQLite a listener waiting for the write lock gets it
+within a fraction of a second. A load stopped half-way (a database error, Ctrl-C) says which records it
+committed; loading the same file again finishes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -199,30 +207,77 @@ class RecordRefused(ValueError):
     pass
 
 
+SECTIONS = ("correspondents", "patients", "exams", "reports")
+UNCHANGED = "unchanged"  # what a store function returns for a record already stored as it is
+
+# Short transactions: a batch holds SQLite's write lock at most LOCK_BUDGET seconds, then the loader
+# lets it go for PAUSE seconds: a waiting writer (it polls at least every 100 ms) gets in within a
+# batch or two instead of waiting for the whole load.
+LOCK_BUDGET = 0.05
+PAUSE = 0.03
+
+
 @dataclass
 class LoadReport:
-    loaded: dict[str, int] = field(
-        default_factory=lambda: {"correspondents": 0, "patients": 0, "exams": 0, "reports": 0}
-    )
+    stored: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
     refused: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why a committing load stopped before the end, and where
+
+    @property
+    def loaded(self) -> dict[str, int]:
+        """Records stored by this load, per section (committed ones when the load commits itself)."""
+        return {section: len(indexes) for section, indexes in self.stored.items()}
 
     @property
     def ok(self) -> bool:
-        return not self.refused
+        return not self.refused and self.stopped is None
+
+    def which(self) -> str:
+        """The stored records as `section[i-j]` ranges of their place in the file."""
+        parts = [f"{section}[{_ranges(indexes)}]" for section, indexes in self.stored.items() if indexes]
+        return ", ".join(parts) or "nothing"
+
+
+def _ranges(indexes: list[int]) -> str:
+    runs: list[list[int]] = []
+    for i in indexes:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _differences(row: object, values: dict[str, Any]) -> list[str]:
+    """The fields whose stored value is not the one these values would store (a null takes the table's
+    default, as it did when the record was first stored)."""
+    expected = type(row)(**values)
+    return [name for name in values if getattr(row, name) != getattr(expected, name)]
+
+
+def _changed(what: str, fields: list[str]) -> RecordRefused:
+    """A record stored before with other values: refused (a worklist never rewrites what is stored)."""
+    return RecordRefused(f"{what} already exists with other values ({', '.join(fields)})")
 
 
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"])
+        where = ".".join(_place(p) for p in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
 
 def _store_correspondent(session: Session, rec: CorrespondentIn, actor: str) -> str:
-    if correspondent_by_rpps(session, rec.rpps):
-        raise RecordRefused(f"rpps: correspondent {rec.rpps} already exists")
+    if known := correspondent_by_rpps(session, rec.rpps):
+        values = rec.model_dump()
+        if values["mss_address"] is None:  # the directory's address filled it in: not a change
+            del values["mss_address"]
+        if fields := _differences(known, values):
+            raise _changed(f"rpps: correspondent {rec.rpps}", fields)
+        return UNCHANGED
     row = Correspondent(**rec.model_dump())
     if row.mss_address is None:  # none in the worklist: the directory's, if it lists one (RIS.ANN.05)
         row.mss_address = directory_address(session, rec.rpps)
@@ -252,6 +307,8 @@ def _store_patient(session: Session, rec: PatientIn, actor: str) -> str:
         if rec.ins and rec.ins.oid not in INS_OIDS:
             raise IdentityRuleError("ins.oid", f"{rec.ins.oid!r} is not an INS OID", "INS rule 1")
         matricule = check_matricule(rec.ins.matricule, "ins.matricule") if rec.ins else None
+        if known := _patient_by_ipp(session, rec.ipp):
+            return _same_patient(session, known, rec, matricule)
         patient = registry.create_identity(
             session,
             who,
@@ -278,13 +335,30 @@ def _store_patient(session: Session, rec: PatientIn, actor: str) -> str:
     return rec.ipp
 
 
+def _same_patient(session: Session, known: Patient, rec: PatientIn, matricule: str | None) -> str:
+    values = rec.model_dump(exclude={"ins", "status", "refusals"})
+    values.update(status=rec.status, ins_matricule=matricule, ins_oid=rec.ins.oid if rec.ins else None)
+    fields = _differences(known, values)
+    if rec.refusals:
+        current = refusals.latest(refusals.history(session, known.id))
+        for channel, refused in (
+            (RefusalChannel.mss_patient, rec.refusals.mss_patient),
+            (RefusalChannel.mss_ps, rec.refusals.mss_ps),
+        ):
+            if current.get(channel.value, False) != refused:
+                fields.append(f"refusals.{channel.name}")
+    if fields:
+        raise _changed(f"ipp: patient {rec.ipp}", fields)
+    return UNCHANGED
+
+
 def _store_exam(session: Session, rec: ExamIn, actor: str) -> str:
     patient = _patient_by_ipp(session, rec.ipp)
     if patient is None:
         raise RecordRefused(f"ipp: no patient {rec.ipp}")
     for name in ("order_id", "accession_number", "study_instance_uid"):
-        if session.exec(select(Exam).where(getattr(Exam, name) == getattr(rec, name))).first():
-            raise RecordRefused(f"{name}: an exam with {getattr(rec, name)} already exists")
+        if known := session.exec(select(Exam).where(getattr(Exam, name) == getattr(rec, name))).first():
+            return _same_exam(session, known, rec, name, patient)
     requester = None
     if rec.requester_rpps:
         requester = correspondent_by_rpps(session, rec.requester_rpps)
@@ -303,9 +377,46 @@ def _store_exam(session: Session, rec: ExamIn, actor: str) -> str:
     return rec.accession_number
 
 
+def _same_exam(session: Session, known: Exam, rec: ExamIn, key: str, patient: Patient) -> str:
+    values = rec.model_dump(exclude={"ipp", "requester_rpps"})
+    fields = _differences(known, values)
+    if known.patient_id != patient.id:
+        fields.append("ipp")
+    requester = session.get(Correspondent, known.requester_id) if known.requester_id else None
+    if (requester.rpps if requester else None) != rec.requester_rpps:
+        fields.append("requester_rpps")
+    if fields:
+        raise _changed(f"{key}: an exam with {getattr(rec, key)}", fields)
+    return UNCHANGED
+
+
+def _same_report(session: Session, known: Report, rec: ReportIn) -> str:
+    """The engine owns a report once it moved past draft / provisional: its status is no longer compared."""
+    values = rec.model_dump(exclude={"id", "accession_number", "recipients", "status", "provisional_since"})
+    if known.status in (ReportStatus.draft, ReportStatus.provisional):
+        values["status"] = ReportStatus(rec.status)
+        if rec.provisional_since is not None:
+            values["provisional_since"] = rec.provisional_since
+    fields = _differences(known, values)
+    exam = session.get(Exam, known.exam_id)
+    if exam.accession_number != rec.accession_number:
+        fields.append("accession_number")
+    copies = session.exec(
+        select(Correspondent.rpps)
+        .join(ReportRecipient, ReportRecipient.correspondent_id == Correspondent.id)
+        .where(ReportRecipient.report_id == known.id, ReportRecipient.role == "copy")
+    ).all()
+    requester = session.get(Correspondent, exam.requester_id) if exam.requester_id else None
+    if set(copies) != set(rec.recipients) - {requester.rpps if requester else None}:
+        fields.append("recipients")
+    if fields:
+        raise _changed(f"id: report {rec.id}", fields)
+    return UNCHANGED
+
+
 def _store_report(session: Session, rec: ReportIn, actor: str) -> str:
-    if session.get(Report, rec.id):
-        raise RecordRefused(f"id: report {rec.id} already exists")
+    if known := session.get(Report, rec.id):
+        return _same_report(session, known, rec)
     exam = session.exec(select(Exam).where(Exam.accession_number == rec.accession_number)).first()
     if exam is None:
         raise RecordRefused(f"accession_number: no exam {rec.accession_number}")
@@ -349,7 +460,8 @@ def _store_report(session: Session, rec: ReportIn, actor: str) -> str:
     return rec.id
 
 
-_SECTIONS: list[tuple[str, type[_Record], Callable[[Session, Any, str], str]]] = [
+Store = Callable[[Session, Any, str], str]  # stores one record; returns its key, or UNCHANGED
+_SECTIONS: list[tuple[str, type[_Record], Store]] = [
     ("correspondents", CorrespondentIn, _store_correspondent),
     ("patients", PatientIn, _store_patient),
     ("exams", ExamIn, _store_exam),
@@ -357,39 +469,142 @@ _SECTIONS: list[tuple[str, type[_Record], Callable[[Session, Any, str], str]]] =
 ]
 
 
-def load(session: Session, data: dict[str, Any], *, actor: str = "worklist") -> LoadReport:
-    """Store each good record in its own savepoint; refuse bad ones with `section[i] field: reason`."""
+def load(
+    session: Session,
+    data: dict[str, Any],
+    *,
+    actor: str = "worklist",
+    commit: bool = False,
+    stop: Callable[[], bool] | None = None,
+) -> LoadReport:
+    """Store each good record in its own savepoint; refuse bad ones with `section[i] field: reason`.
+
+    `commit=False`: everything stays in the caller's transaction. `commit=True`: short batches are
+    committed as the load goes; a database error or an interruption stops the load, keeps what was
+    committed and says where it stopped (`LoadReport.stopped`). `stop()` true (the user's Ctrl-C): the
+    records stored so far are committed and the load stops before the next one."""
     result = LoadReport()
-    sections = [name for name, _, _ in _SECTIONS]
-    unknown = sorted(set(data) - set(sections))
+    unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        result.refused.append(f"{unknown[0]}: unknown section (expected {', '.join(sections)})")
+        result.refused.append(f"{unknown[0]}: unknown section (expected {', '.join(SECTIONS)})")
         return result
-    for section in sections:
+    for section in SECTIONS:
         if not isinstance(data.get(section, []), list):
             result.refused.append(f"{section}: must be a list of records")
             return result
-    for section, model, store in _SECTIONS:
-        for index, raw in enumerate(data.get(section, [])):
-            where = f"{section}[{index}]"
-            try:
-                record = model.model_validate(raw)
-                with session.begin_nested():
-                    store(session, record, actor)
-            except ValidationError as exc:
-                result.refused.append(f"{where} {_describe(exc)}")
-            except RecordRefused as exc:
-                result.refused.append(f"{where} {exc}")
-            else:
-                result.loaded[section] += 1
+    batch = _Batch(session, result) if commit else None
+    where = "the start"
+    try:
+        for section, model, store in _SECTIONS:
+            for index, raw in enumerate(data.get(section, [])):
+                where = f"{section}[{index}]"
+                if batch and stop and stop():
+                    batch.commit()
+                    result.stopped = f"{where}: interrupted"
+                    return result
+                _one(session, result, section, index, raw, model, store, actor, batch)
+        if batch:
+            batch.commit()
+    except (sa.exc.DBAPIError, KeyboardInterrupt) as exc:
+        if batch is None:
+            raise
+        session.rollback()  # the batch in progress: none of it was committed
+        batch.forget()
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else _database_problem(exc)
+        result.stopped = f"{where}: {reason}"
     return result
 
 
-def load_file(session: Session, path: Path, *, actor: str = "worklist") -> LoadReport:
+def _one(
+    session: Session,
+    result: LoadReport,
+    section: str,
+    index: int,
+    raw: Any,
+    model: type[_Record],
+    store: Store,
+    actor: str,
+    batch: _Batch | None,
+) -> None:
+    """One record: validated, then stored in its own savepoint (a refusal undoes all of it)."""
+    where = f"{section}[{index}]"
+    try:
+        record = model.model_validate(raw)
+    except ValidationError as exc:
+        result.refused.append(f"{where} {_describe(exc)}")
+        return
+    if batch:
+        batch.turn()
+    try:
+        with session.begin_nested():
+            outcome = store(session, record, actor)
+    except RecordRefused as exc:
+        result.refused.append(f"{where} {exc}")
+    except sa.exc.IntegrityError:
+        result.refused.append(f"{where} conflicts with a record another writer stored meanwhile")
+    else:
+        if outcome == UNCHANGED:
+            result.unchanged[section] += 1
+        else:
+            result.stored[section].append(index)
+            if batch:
+                batch.pending.append((section, index))
+
+
+def _place(part: str | int) -> str:
+    """A field name as the user can read it on one line: quoted when empty or not printable."""
+    text = str(part)
+    return text if text.isprintable() and text.strip() == text and text else json.dumps(text)
+
+
+class _Batch:
+    """The records stored since the last commit; commits once the write lock was held LOCK_BUDGET."""
+
+    def __init__(self, session: Session, result: LoadReport) -> None:
+        self.session, self.result = session, result
+        self.pending: list[tuple[str, int]] = []
+        self.started: float | None = None
+
+    def turn(self) -> None:
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        elif now - self.started >= LOCK_BUDGET:
+            self.commit()
+            time.sleep(PAUSE)  # let a waiting writer (a live feed) take the lock
+            self.started = time.monotonic()
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.pending.clear()
+
+    def forget(self) -> None:
+        for section, _index in reversed(self.pending):  # the last ones stored in their section
+            self.result.stored[section].pop()
+        self.pending.clear()
+
+
+def _database_problem(exc: sa.exc.DBAPIError) -> str:
+    """The driver's own words (never a value: the engine hides parameters)."""
+    return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+
+
+def load_file(
+    session: Session,
+    path: Path,
+    *,
+    actor: str = "worklist",
+    commit: bool = False,
+    stop: Callable[[], bool] | None = None,
+) -> LoadReport:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RecordRefused(
+            f"{path.name}: not UTF-8 text (byte {exc.start}); save the worklist as UTF-8"
+        ) from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise RecordRefused(f"{path.name}: not a readable JSON worklist ({exc})") from exc
     if not isinstance(data, dict):
         raise RecordRefused(f"{path.name}: a worklist is a JSON object with lists of records")
-    return load(session, data, actor=actor)
+    return load(session, data, actor=actor, commit=commit, stop=stop)

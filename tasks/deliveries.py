@@ -25,6 +25,7 @@ async def plan_deliveries(report_id: str, version: int) -> dict[str, list[str]]:
         version,
         pfi=settings.hl7.enabled,
         direct=distribution.direct_channels(settings),
+        dmp=settings.dmp,
     )
 
 

@@ -7,14 +7,20 @@ Logs carry report, version and delivery ids only.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from prefect import task
 
-from blocks.pfi import load_pfi_endpoint
+from blocks.pfi import PfiEndpoint, load_pfi_endpoint
 from blocks.site import load_site_settings
 from ris.channels.hl7 import publish
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
 from ris.distribution import version_action
+from ris.settings import SiteSettings
 from ris.store.db import unit_of_work
+from ris.store.models import DeliveryStatus
 from tasks.documents import rebuild_documents
 from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
 
@@ -55,21 +61,43 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
             attempt.status.value,
         )
         return attempt.status.value
+    return await send_to_pfi(
+        endpoint,
+        settings,
+        attempt,
+        what=f"hl7 delivery {attempt.delivery_id}",
+        rejected=publish.record_rejected,
+        transient=publish.record_transient,
+        accepted=functools.partial(publish.record_accepted, partner=settings.hl7.partner),
+    )
+
+
+async def send_to_pfi(
+    endpoint: PfiEndpoint,
+    settings: SiteSettings,
+    attempt: Any,
+    *,
+    what: str,
+    rejected: Callable[..., DeliveryStatus],
+    transient: Callable[..., DeliveryStatus],
+    accepted: Callable[..., DeliveryStatus],
+) -> str:
+    """Send a prepared report message (`attempt.er7`, `attempt.control_id`) to the PFI and record the
+    outcome with the store functions given, each `(session, attempt, ...)`: AR is final; AE, no ACK in
+    time or a refused connection is retried with the same MSH-10, only when the PFI files a message once
+    per MSH-10 (§9 of the volet)."""
     er7 = attempt.er7
     return await settle_send(
         lambda: endpoint.client().send(er7, attempt.control_id),
         SendRecorders(
-            refused=lambda reason: unit_of_work(publish.record_rejected, attempt, reason),
-            transient=lambda reason, give_up: unit_of_work(
-                publish.record_transient, attempt, reason, give_up=give_up
-            ),
-            sent=lambda _ack: unit_of_work(publish.record_accepted, attempt, partner=settings.hl7.partner),
+            refused=lambda reason: unit_of_work(rejected, attempt, reason),
+            transient=lambda reason, give_up: unit_of_work(transient, attempt, reason, give_up=give_up),
+            sent=lambda _ack: unit_of_work(accepted, attempt),
         ),
-        what=f"hl7 delivery {attempt.delivery_id}",
+        what=what,
         attempt=attempt.number,
         refused=Hl7Rejected,
         transient=Hl7Transient,
-        # The same MSH-10 again only when the PFI files a message once per MSH-10 (§9 of the volet).
         may_retry=settings.hl7.idempotent_on_control_id,
         refused_as="rejected by the PFI",
         sent_as="acknowledged by the PFI",

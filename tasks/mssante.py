@@ -11,12 +11,15 @@ import asyncio
 
 from prefect import task
 
+from blocks.certificates import load_certificate_pool
 from blocks.mssante import load_mssante_operator
 from blocks.site import load_site_settings
 from ris import distribution
+from ris.auth.certificates import CertificateUnavailable, for_mssante, select_certificate, version_validator
 from ris.channels.mail import MailRefused, MailTransient
 from ris.channels.mssante import deliver, receipts
 from ris.channels.mssante.smtp import submit
+from ris.store import deliveries
 from ris.store.db import session_scope, unit_of_work
 from ris.store.models import utcnow
 from tasks.documents import rebuild_documents
@@ -63,11 +66,20 @@ async def send_mss(delivery_id: int) -> str:
         log.info("mss delivery %s is %s, nothing to send", delivery_id, attempt.status.value)
         return attempt.status.value
     message = attempt.message
+    config = operator.config()
+    pool = await load_certificate_pool()
+    if pool:  # RIS.MSS.24: an SCM sends with the validating radiologist's RPPS-Rang certificate
+        try:
+            validator = await unit_of_work(version_validator, attempt.report_id, attempt.version)
+            config = for_mssante(config, select_certificate(pool, validator))
+        except CertificateUnavailable as exc:
+            log.warning("mss delivery %s: no usable RPPS-Rang certificate, nothing sent", delivery_id)
+            return (await unit_of_work(deliveries.record_refused, delivery_id, f"certificate: {exc}")).value
 
     async def send() -> tuple[str, bool]:
         return await submit(
             message,
-            operator.config(),
+            config,
             sender=settings.mssante.application_mailbox,
             recipient=attempt.recipient,
             envid=attempt.envid,
@@ -75,11 +87,8 @@ async def send_mss(delivery_id: int) -> str:
 
     return await settle_send(
         send,
-        SendRecorders(
-            refused=lambda reason: unit_of_work(deliver.record_refused, delivery_id, reason),
-            transient=lambda reason, give_up: unit_of_work(
-                deliver.record_transient, delivery_id, reason, give_up=give_up
-            ),
+        SendRecorders.for_delivery(
+            delivery_id,
             sent=lambda answer: unit_of_work(deliver.record_sent, delivery_id, answer[0], dsn=answer[1]),
         ),
         what=f"mss delivery {delivery_id}",

@@ -58,12 +58,8 @@ async def send_reminder(delivery_id: int, now: dt.datetime | None = None) -> str
     message = attempt.message
     return await settle_send(
         lambda: send(message, config),
-        SendRecorders(
-            refused=lambda reason: unit_of_work(reminders.record_refused, delivery_id, reason),
-            transient=lambda reason, give_up: unit_of_work(
-                reminders.record_transient, delivery_id, reason, give_up=give_up
-            ),
-            sent=lambda response: unit_of_work(reminders.record_sent, delivery_id, response),
+        SendRecorders.for_delivery(
+            delivery_id, sent=lambda response: unit_of_work(reminders.record_sent, delivery_id, response)
         ),
         what=f"reminder {delivery_id}",
         attempt=attempt.number,

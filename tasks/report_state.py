@@ -1,24 +1,124 @@
-"""What the Prefect UI shows of a report after each of its runs: a table artifact of its deliveries and
-one event per delivery outcome, ids only (names, NIR, birth dates and addresses never reach Prefect)."""
+"""What the Prefect UI shows of a report after each of its runs: a table artifact of its deliveries, one
+event per delivery outcome, tags on the run (report, channels, site) and the links between a retry run and
+the run it retries; ids only (names, NIR, birth dates and addresses never reach Prefect).
+
+`emit_applied` is the ZAM listener's `on_outcome` in `ris up` and `ris hl7 listen`: each receipt's outcome
+becomes the same event as soon as it is applied, so the alerts (`deployments.alerts`) need not wait for the
+report's next run."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from uuid import UUID
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.events import emit_event
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_API_URL
 
+from blocks import BlockNotSaved
+from blocks.site import load_site_settings
+from ris.channels.hl7 import listener
 from ris.store.db import unit_of_work
 from ris.summary import operations_rows
 
 OUTCOMES = ("acknowledged", "failed", "read")
 EVENT_NAMESPACE = uuid.UUID("5c1d3f0e-8a4b-4f6e-9d2a-7b3c1e0f9a21")
+RETRY_OF = "retry-of:"
 
 
 def artifact_key(report_id: str) -> str:
     """`report-<id>`, in the characters artifact keys allow (lowercase letters, digits, dashes)."""
     return "report-" + "".join(c if c.isalnum() else "-" for c in report_id.lower())
+
+
+def report_tag(report_id: str) -> str:
+    return f"report:{report_id}"
+
+
+def emit_outcome(delivery_id: int, key: str, channel: str, action: str, status: str, report_id: str) -> None:
+    """`ris.delivery.<status>` about one delivery (resource: its id; labels: channel and action). The event
+    id is derived from the delivery's idempotency key (unique for good, unlike a row id) and its status,
+    so that the outcome is recorded once however many runs or listeners report it."""
+    if status not in OUTCOMES:
+        return
+    emit_event(
+        event=f"ris.delivery.{status}",
+        resource={
+            "prefect.resource.id": f"ris.delivery.{delivery_id}",
+            "ris.channel": channel,
+            "ris.action": action,
+        },
+        related=[{"prefect.resource.id": f"ris.report.{report_id}", "prefect.resource.role": "report"}],
+        id=uuid.uuid5(EVENT_NAMESPACE, f"{key}:{status}"),
+    )
+
+
+def emit_applied(outcome: listener.AppliedOutcome) -> None:
+    """The listener's sink: a receipt's outcome as an event, when this process talks to a Prefect API."""
+    if PREFECT_API_URL.value():
+        emit_outcome(
+            outcome.delivery_id,
+            outcome.key,
+            outcome.channel,
+            outcome.action,
+            outcome.status,
+            outcome.report_id,
+        )
+
+
+async def _add_tags(run_id: UUID, tags: set[str]) -> list[str]:
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
+        merged = sorted(set(run.tags) | tags)
+        if merged != sorted(run.tags):
+            await client.update_flow_run(run_id, tags=merged)
+    return merged
+
+
+async def _report_runs(report_id: str) -> list[FlowRun]:
+    """The runs that published this report's state, oldest first."""
+    async with get_client() as client:
+        return await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[report_tag(report_id)])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=50,
+        )
+
+
+async def _site_tag() -> set[str]:
+    try:
+        return {f"site:{(await load_site_settings()).facility.finess_geo}"}
+    except BlockNotSaved:
+        return set()
+
+
+def _run_lines(runs: list[FlowRun]) -> str:
+    lines = []
+    for run in runs:
+        retried = [t.removeprefix(RETRY_OF) for t in run.tags if t.startswith(RETRY_OF)]
+        link = f"[{run.name}](/runs/flow-run/{run.id})"
+        lines.append(f"- {link}" + (f", retry of {', '.join(retried)}" if retried else ""))
+    return "\n".join(lines)
+
+
+@task(name="link-retry-run", task_run_name="link-retry-run-{report_id}")
+async def link_retry_run(report_id: str) -> list[str]:
+    """Tag the current (retry) run with `retry-of:<flow run id>` of the report's runs before it that were
+    not retries themselves (the lifecycle, announcement or deletion runs). Returns those ids."""
+    current = flow_run.id
+    if not current:
+        return []
+    pattern = re.compile(r"^retry-")
+    originals = [str(r.id) for r in await _report_runs(report_id) if not pattern.match(r.name)]
+    await _add_tags(UUID(current), {report_tag(report_id), *(RETRY_OF + i for i in originals[-3:])})
+    return originals
 
 
 @task(
@@ -28,28 +128,20 @@ def artifact_key(report_id: str) -> str:
     retry_delay_seconds=2,
 )
 async def publish_report_state(report_id: str) -> int:
-    """Refresh the report's table artifact and emit `ris.delivery.<outcome>` for each delivery outcome.
-    An outcome's event id is derived from the delivery's idempotency key (unique for good, unlike a row
-    id) and its status, so that the event is recorded once however many runs publish it. Returns the
-    number of deliveries shown."""
+    """Refresh the report's table artifact (its description lists the report's runs, each retry with the
+    run it retried), tag the current run with the report, its channels and the site, and emit
+    `ris.delivery.<outcome>` for each delivery outcome. Returns the number of deliveries shown."""
     rows = await unit_of_work(operations_rows, report_id)
+    if flow_run.id:
+        tags = {report_tag(report_id), *(f"channel:{r['channel']}" for r in rows), *await _site_tag()}
+        await _add_tags(UUID(flow_run.id), tags)
+    runs = _run_lines(await _report_runs(report_id))
     await create_table_artifact(
         table=rows,
         key=artifact_key(report_id),
-        description=f"Report {report_id}: every delivery, its status and reason (ids only)",
+        description=f"Report {report_id}: every delivery, its status and reason (ids only)"
+        + (f"\n\nRuns:\n{runs}" if runs else ""),
     )
     for row in rows:
-        if row["status"] in OUTCOMES:
-            emit_event(
-                event=f"ris.delivery.{row['status']}",
-                resource={
-                    "prefect.resource.id": f"ris.delivery.{row['delivery']}",
-                    "ris.channel": row["channel"],
-                    "ris.action": row["action"],
-                },
-                related=[
-                    {"prefect.resource.id": f"ris.report.{report_id}", "prefect.resource.role": "report"}
-                ],
-                id=uuid.uuid5(EVENT_NAMESPACE, f"{row['key']}:{row['status']}"),
-            )
+        emit_outcome(row["delivery"], row["key"], row["channel"], row["action"], row["status"], report_id)
     return len(rows)

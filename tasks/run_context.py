@@ -18,6 +18,8 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from ris.channels.hl7.client import Hl7Transient
+from ris.store import deliveries
+from ris.store.db import unit_of_work
 
 
 def final_attempt() -> bool:
@@ -65,6 +67,17 @@ class SendRecorders:
     refused: Callable[[str], Awaitable[Enum]]
     transient: Callable[[str, bool], Awaitable[Enum]]
     sent: Callable[[Any], Awaitable[Enum]]
+
+    @classmethod
+    def for_delivery(cls, delivery_id: int, sent: Callable[[Any], Awaitable[Enum]]) -> SendRecorders:
+        """A Delivery row's: a refusal and a transient fault are recorded alike on every channel."""
+        return cls(
+            refused=lambda reason: unit_of_work(deliveries.record_refused, delivery_id, reason),
+            transient=lambda reason, give_up: unit_of_work(
+                deliveries.record_transient, delivery_id, reason, give_up=give_up
+            ),
+            sent=sent,
+        )
 
 
 async def settle_send(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from filelock import FileLock
 from sqlmodel import Session
 
 from ris.store import db
@@ -83,3 +87,35 @@ async def saved_site(prefect_server):
     settings = SiteSettings()
     await SiteSettingsBlock(settings=settings).asave(DEFAULT_NAME, overwrite=True)
     return settings
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    folder: Path  # the demo's own folder: engine database, Prefect home, what each sandbox peer received
+    stdout: str
+    summary: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, shared: Path, worker_id: str) -> DemoRun:
+    """The README's main command on the sample worklist (`ris demo --exit --reports 8`), run once for
+    every test that reads what it left, whichever pytest-xdist worker asks first (the others wait on the
+    lock and read the same run): a whole demo takes one to three minutes on 2 cores."""
+    from tests.cli_process import isolated_env, run_ris
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base if worker_id == "master" else base.parent) / "shared-demo"
+    root.mkdir(exist_ok=True)
+    record = root / "run.json"
+    with FileLock(str(root / "run.lock")):
+        if not record.exists():
+            out = root / "summary.json"
+            env = isolated_env(root / "data", RIS_SHARED_DIR=str(shared))
+            args = ["demo", "--exit", "--reports", "8", "--prefect-port", "4390", "--json", str(out)]
+            result = run_ris(env, *args, timeout=600)
+            outcome = {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
+            record.write_text(json.dumps(outcome))
+        run = json.loads(record.read_text())
+    assert run["returncode"] == 0, run["stdout"][-3000:] + run["stderr"][-3000:]
+    summary = json.loads((root / "summary.json").read_text(encoding="utf-8"))
+    return DemoRun(root / "data" / "demo", run["stdout"], summary)

@@ -3,26 +3,19 @@ deployments, drives a sample worklist through the lifecycle and prints the UI ad
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.cli_process import isolated_env, run_ris
+from tests.conftest import DemoRun
 
 # The whole demo (up, worklist, announcement, replacement, receipts) runs beyond the suite's 300 s default
 # on a loaded 2-core machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def test_demo_runs_the_sample_worklist_end_to_end(tmp_path, shared):
-    out = tmp_path / "summary.json"
-    env = isolated_env(tmp_path / "data", RIS_SHARED_DIR=str(shared))
-    args = ["demo", "--exit", "--reports", "8", "--prefect-port", "4390", "--json", str(out)]
-    result = run_ris(env, *args, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    summary = json.loads(out.read_text(encoding="utf-8"))
+def test_demo_runs_the_sample_worklist_end_to_end(demo_run: DemoRun):
+    summary = demo_run.summary
     assert summary["ui"].startswith("http://127.0.0.1:")
-    assert f"Prefect UI: {summary['ui']}" in result.stdout
+    assert f"Prefect UI: {summary['ui']}" in demo_run.stdout
     rows = {r["id"]: r for r in summary["reports"]}
     assert len(rows) == 8
     statuses = [r["channels"] for r in rows.values()]
@@ -34,10 +27,12 @@ def test_demo_runs_the_sample_worklist_end_to_end(tmp_path, shared):
         "mss-patient": "read",
         "hl7": "acknowledged",
     }
-    assert "version 2 replaces version 1" in result.stdout
+    assert "version 2 replaces version 1" in demo_run.stdout
+    # The shipped synthetic Annuaire Santé extractions were imported beside the worklist (RIS.ANN.04).
+    assert "directory (synthetic PS_LibreAcces_Personne_activite_synthetique.txt): created" in demo_run.stdout
     # The announcement was recorded: the patient's copy left, the DMP copy was made visible.
     assert announced["channels"]["mss-patient"] == "read" and announced["channels"]["dmp"] == "acknowledged"
-    assert any((tmp_path / "data" / "demo" / "pfi-received").iterdir())
+    assert any((demo_run.folder / "pfi-received").iterdir())
     assert recup["channels"]["dmp"] == "blocked" and "INS rule 28" in recup["reasons"]["dmp"]
     assert refused["channels"]["mss-patient"] == "blocked" and "refused" in refused["reasons"]["mss-patient"]
     assert blocked_dmp["channels"]["dmp"] == "blocked" and "RIS.DMP.03" in blocked_dmp["reasons"]["dmp"]

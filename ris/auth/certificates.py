@@ -13,12 +13,20 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from sqlmodel import Session, select
 
+from ris.channels.dmp.client import DmpConfig
+from ris.channels.dmp.transactions import Signing
 from ris.channels.mail import SmtpConfig
+from ris.channels.mssante.smtp import OperatorConfig
 from ris.identity.insi_client import InsiSettings
+from ris.store.models import Delivery, ReportVersion
+
+SmtpSettings = TypeVar("SmtpSettings", SmtpConfig, OperatorConfig)
 
 
 class CertificateUnavailable(ValueError):
@@ -80,7 +88,7 @@ def select_certificate(
     if not matches:
         what = f"RPPS {rpps}" + (f" rang {rang}" if rang else "")
         raise CertificateUnavailable(
-            f"no RPPS-Rang certificate for the validating radiologist ({what}) in the pool: add it to the "
+            f"no RPPS-Rang certificate for the acting radiologist ({what}) in the pool: add it to the "
             "RIS RPPS-Rang Certificates block"
         )
     valid, refusals = [], []
@@ -94,7 +102,37 @@ def select_certificate(
     return max(valid, key=lambda pair: pair[0])[1]
 
 
-def for_mssante(config: SmtpConfig, certificate: RppsRangCertificate) -> SmtpConfig:
+def for_acting(
+    pool: Sequence[RppsRangCertificate] | None, rpps: str | None, *, now: dt.datetime | None = None
+) -> RppsRangCertificate | None:
+    """The acting radiologist's certificate when the site keeps a pool (an SCM); None without a pool, where
+    the endpoint block's own certificate applies as before."""
+    if not pool:
+        return None
+    if not rpps:
+        raise CertificateUnavailable(
+            "the acting radiologist's RPPS is unknown: it chooses the RPPS-Rang certificate of the call"
+        )
+    return select_certificate(pool, rpps, now=now)
+
+
+def version_validator(session: Session, report_id: str, version: int) -> str:
+    """The RPPS of the radiologist who validated this version: what leaves for it goes with their
+    certificate."""
+    return session.exec(
+        select(ReportVersion.validator_rpps).where(
+            ReportVersion.report_id == report_id, ReportVersion.version == version
+        )
+    ).one()
+
+
+def delivery_validator(session: Session, delivery_id: int) -> str:
+    """The RPPS of the radiologist who validated the version a delivery carries."""
+    row = session.get(Delivery, delivery_id)
+    return version_validator(session, row.report_id, row.version)
+
+
+def for_mssante(config: SmtpSettings, certificate: RppsRangCertificate) -> SmtpSettings:
     """The operator submission settings with the radiologist's certificate (nominative BAL, RIS.MSS.24)."""
     return dataclasses.replace(
         config,
@@ -112,3 +150,16 @@ def for_insi(settings: InsiSettings, certificate: RppsRangCertificate) -> InsiSe
         key_path=certificate.key_path,
         key_password=certificate.passphrase,
     )
+
+
+def for_dmp(config: DmpConfig, certificate: RppsRangCertificate) -> tuple[DmpConfig, Signing]:
+    """The DMP endpoint settings and the VIHF signing material with the validating radiologist's
+    certificate (RIS.AUTH.01): the DMP checks that the assertion is signed by the certificate of the TLS
+    session, so both change together."""
+    config = dataclasses.replace(
+        config,
+        client_cert=str(certificate.cert_path),
+        client_key=str(certificate.key_path),
+        key_passphrase=certificate.passphrase,
+    )
+    return config, Signing.from_files(config.client_cert, config.client_key, config.key_passphrase)

@@ -1,7 +1,8 @@
 """Pro Santé Connect login from the command line: OpenID Connect authorization code flow with PKCE (S256),
-the browser sent back to a one-shot listener on loopback (RFC 8252 §7.3). The ID token is checked (signature,
-issuer, audience, expiry, acr, nonce) before it is kept in a 0600 file of the data folder; it is checked
-again, against the provider's keys, each time an action uses it."""
+the browser sent back to a one-shot listener on loopback (RFC 8252 §7.3); or, on a machine without a
+browser, the device authorization grant (RFC 8628: a code the professional enters on another device). The
+ID token is checked (signature, issuer, audience, expiry, acr, nonce) before it is kept in a 0600 file of
+the data folder; it is checked again, against the provider's keys, each time an action uses it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -116,19 +119,104 @@ def login(
         "code_verifier": verifier,
         "client_id": settings.client_id,
     }
-    auth = (settings.client_id, settings.client_secret) if settings.client_secret else None
-    try:
-        response = httpx.post(config["token_endpoint"], data=form, auth=auth, timeout=settings.timeout_s)
-    except httpx.HTTPError as exc:
-        raise tokens.ProviderUnreachable(f"Pro Santé Connect token endpoint: {exc}") from exc
+    response = _post(config["token_endpoint"], form, settings, "token endpoint")
     if response.status_code != 200:
         raise LoginFailed(f"token endpoint answered {response.status_code}: {response.text[:200]}")
-    issued = response.json()
+    return _keep(response.json(), config, settings, data_dir, nonce)
+
+
+def _post(url: str, form: dict[str, str], settings: PscSettings, what: str) -> httpx.Response:
+    auth = (settings.client_id, settings.client_secret) if settings.client_secret else None
+    try:
+        return httpx.post(url, data=form, auth=auth, timeout=settings.timeout_s)
+    except httpx.HTTPError as exc:
+        raise tokens.ProviderUnreachable(f"Pro Santé Connect {what}: {exc}") from exc
+
+
+def _keep(
+    issued: dict[str, Any], config: dict[str, Any], settings: PscSettings, data_dir: Path, nonce: str | None
+) -> tokens.Professional:
+    """Check the issued ID token, then keep it; nothing is kept when a check fails."""
     professional = tokens.verify(
         issued.get("id_token", ""), tokens.provider_keys(config, settings), settings, nonce=nonce
     )
     save(data_dir, {"id_token": issued["id_token"], "access_token": issued.get("access_token")})
     return professional
+
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SLOW_DOWN_S = 5  # RFC 8628 §3.5: each slow_down adds 5 s to the polling interval
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """What the professional needs to approve the login on another device (RFC 8628 §3.2)."""
+
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_in_s: float
+
+
+def login_device(
+    settings: PscSettings,
+    show_code: Callable[[DeviceCode], None],
+    *,
+    data_dir: Path,
+    timeout_s: float = 300,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tokens.Professional:
+    """Run the device flow: `show_code` tells the user where to go and what to enter, then the token
+    endpoint is polled at the provider's interval until the login is approved, refused or expired."""
+    config = tokens.discover(settings)
+    endpoint = config.get("device_authorization_endpoint")
+    if not endpoint:
+        raise LoginFailed("device_authorization_endpoint: this provider offers no device login (RFC 8628)")
+    form = {"client_id": settings.client_id, "scope": settings.scopes, "acr_values": settings.min_acr}
+    response = _post(endpoint, form, settings, "device authorization endpoint")
+    if response.status_code != 200:
+        raise LoginFailed(
+            f"device authorization endpoint answered {response.status_code}: {response.text[:200]}"
+        )
+    grant = response.json()
+    if not (grant.get("device_code") and grant.get("user_code") and grant.get("verification_uri")):
+        raise LoginFailed("device authorization: the answer lacks device_code, user_code or verification_uri")
+    expires_in = float(grant.get("expires_in") or timeout_s)
+    show_code(
+        DeviceCode(
+            grant["user_code"], grant["verification_uri"], grant.get("verification_uri_complete"), expires_in
+        )
+    )
+    interval = float(grant.get("interval") or 5)  # RFC 8628 §3.2: 5 s when the provider says nothing
+    deadline = time.monotonic() + min(expires_in, timeout_s)
+    poll = {"grant_type": DEVICE_GRANT, "device_code": grant["device_code"], "client_id": settings.client_id}
+    while True:
+        if time.monotonic() + interval > deadline:
+            raise LoginFailed(f"the login was not approved within {min(expires_in, timeout_s):.0f} s")
+        sleep(interval)
+        response = _post(config["token_endpoint"], poll, settings, "token endpoint")
+        if response.status_code == 200:
+            return _keep(response.json(), config, settings, data_dir, None)
+        error = _error(response)
+        if error == "authorization_pending":
+            continue
+        if error == "slow_down":
+            interval += SLOW_DOWN_S
+            continue
+        if error == "access_denied":
+            raise LoginFailed("Pro Santé Connect: the professional refused the login")
+        if error == "expired_token":
+            raise LoginFailed(
+                "the device code expired before the login was approved: run `ris login --device` again"
+            )
+        raise LoginFailed(f"token endpoint answered {response.status_code}: {response.text[:200]}")
+
+
+def _error(response: httpx.Response) -> str | None:
+    try:
+        return response.json().get("error")
+    except ValueError:
+        return None
 
 
 def cache_path(data_dir: Path) -> Path:

@@ -94,3 +94,21 @@ def for_report(session: Session, report_id: str) -> list[Delivery]:
     """Every delivery of a report, all versions and actions, in the order they were planned."""
     stmt = select(Delivery).where(Delivery.report_id == report_id).order_by(Delivery.version, Delivery.id)
     return list(session.exec(stmt))
+
+
+def record_refused(session: Session, delivery_id: int, reason: str) -> DeliveryStatus:
+    """A peer refused the send for good (5xx, registry error, bad certificate): failed with its reason."""
+    row = session.get(Delivery, delivery_id)
+    set_status(session, row, DeliveryStatus.failed, reason[:500])
+    return row.status
+
+
+def record_transient(session: Session, delivery_id: int, reason: str, *, give_up: bool) -> DeliveryStatus:
+    """A fault that may pass: pending again for the next try, or failed when this was the last one."""
+    row = session.get(Delivery, delivery_id)
+    row.last_error = reason[:500]
+    if give_up:
+        set_status(session, row, DeliveryStatus.failed, f"after {row.attempts} attempts: {reason}"[:500])
+    else:
+        set_status(session, row, DeliveryStatus.pending, f"attempt {row.attempts}: {reason}"[:500])
+    return row.status

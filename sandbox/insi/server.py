@@ -6,6 +6,7 @@ Stdlib HTTP server (one thread per request) so that mutual TLS can read the clie
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ssl
 import threading
 import time
@@ -153,13 +154,16 @@ class InsiSandbox:
 
     # --- the teleservice ------------------------------------------------------------------------------
 
-    def answer(self, body: bytes, client_cn: str | None) -> tuple[int, bytes]:
+    def answer(
+        self, body: bytes, client_cn: str | None, client_sha256: str | None = None
+    ) -> tuple[int, bytes]:
         try:
             envelope = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
             call = self._read(envelope)
         except (etree.XMLSyntaxError, BadRequest) as exc:
             return 500, _fault("Sender", "siram_400", f"Requête invalide : {exc}", "desir_400", None)
         call["client_cn"] = client_cn
+        call["client_sha256"] = client_sha256  # which certificate called: the SCM's RPPS-Rang ones share a CN
         self.received.append(call)
         if self.delay:
             time.sleep(self.delay)
@@ -334,11 +338,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        cn = None
+        cn = fingerprint = None
         with contextlib.suppress(AttributeError, TypeError, KeyError):
             subject = dict(x[0] for x in self.connection.getpeercert()["subject"])
             cn = subject.get("commonName")
-        status, payload = self.owner.answer(body, cn)
+            fingerprint = hashlib.sha256(self.connection.getpeercert(binary_form=True)).hexdigest()
+        status, payload = self.owner.answer(body, cn, fingerprint)
         self.send_response(status)
         self.send_header("Content-Type", "application/soap+xml; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))

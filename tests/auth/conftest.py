@@ -18,6 +18,7 @@ def provider_server() -> Iterator[OpenIdProvider]:
 @pytest.fixture
 def provider(provider_server: OpenIdProvider, monkeypatch: pytest.MonkeyPatch) -> OpenIdProvider:
     provider_server.state.behaviour = Behaviour()
+    provider_server.state.polls = 0
     for name, value in provider_server.env().items():
         monkeypatch.setenv(name, value)
     return provider_server

@@ -1,7 +1,10 @@
 """A real OpenID Connect provider on loopback standing in for Pro Santé Connect in the tests: discovery,
 JWKS, authorization endpoint (the CPS authentication step grants the configured professional at once),
-token endpoint with client authentication and PKCE S256 enforced, RS256-signed ID tokens. Knobs let a test
-make it issue an expired token, one for another audience, one signed by a foreign key, or a low acr."""
+device authorization endpoint (RFC 8628) with its verification page (`/device?user_code=...&decision=
+approve|deny` is the professional's step on another device), token endpoint with client authentication,
+PKCE S256 enforced and the device grant's pending / slow_down / denied / expired answers, RS256-signed ID
+tokens. Knobs let a test make it issue an expired token, one for another audience, one signed by a foreign
+key, or a low acr, ask for slower polling, or let device codes expire."""
 
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ class Behaviour:
     lifetime_s: int = 120
     audience: str | None = None  # None: the client's id
     foreign_key: bool = False
+    device_interval: int = 1  # seconds between polls the provider asks for
+    device_expires_in: int = 600
+    slow_down_polls: int = 0  # the next N device polls answer slow_down
 
 
 @dataclass
@@ -39,6 +45,8 @@ class ProviderState:
     foreign: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "psc-1"}))
     behaviour: Behaviour = field(default_factory=Behaviour)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)  # device_code -> grant
+    polls: int = 0
 
     def id_token(self, nonce: str | None = None, **overrides: Any) -> str:
         now = int(time.time())
@@ -77,6 +85,7 @@ def _handler(state: ProviderState) -> type[http.server.BaseHTTPRequestHandler]:
                     "issuer": state.issuer,
                     "authorization_endpoint": f"{state.issuer}/authorize",
                     "token_endpoint": f"{state.issuer}/token",
+                    "device_authorization_endpoint": f"{state.issuer}/device_authorization",
                     "jwks_uri": f"{state.issuer}/jwks",
                     "response_types_supported": ["code"],
                     "code_challenge_methods_supported": ["S256"],
@@ -87,6 +96,8 @@ def _handler(state: ProviderState) -> type[http.server.BaseHTTPRequestHandler]:
                 self._json(200, {"keys": [state.key.as_dict(private=False)]})
             elif url.path == "/authorize":
                 self._authorize(query)
+            elif url.path == "/device":
+                self._verify_device(query)
             else:
                 self._json(404, {"error": "not_found"})
 
@@ -111,8 +122,64 @@ def _handler(state: ProviderState) -> type[http.server.BaseHTTPRequestHandler]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        def _verify_device(self, query: dict[str, str]) -> None:
+            """The professional's step on another device: CPS authentication, then approve or deny."""
+            grants = [g for g in state.devices.values() if g["user_code"] == query.get("user_code")]
+            if not grants or query.get("decision") not in ("approve", "deny"):
+                self._json(400, {"error": "invalid_request"})
+                return
+            grants[0]["status"] = "approved" if query["decision"] == "approve" else "denied"
+            self._json(200, {"status": grants[0]["status"]})
+
+        def _device_authorization(self, form: dict[str, str]) -> None:
+            device_code, user_code = (
+                secrets.token_urlsafe(24),
+                f"{secrets.token_hex(2)}-{secrets.token_hex(2)}",
+            )
+            b = state.behaviour
+            state.devices[device_code] = {
+                "user_code": user_code.upper(),
+                "status": "pending",
+                "expires_at": time.time() + b.device_expires_in,
+            }
+            self._json(200, {
+                "device_code": device_code,
+                "user_code": user_code.upper(),
+                "verification_uri": f"{state.issuer}/device",
+                "verification_uri_complete": f"{state.issuer}/device?user_code={user_code.upper()}",
+                "expires_in": b.device_expires_in,
+                "interval": b.device_interval,
+            })  # fmt: skip
+
+        def _device_token(self, form: dict[str, str]) -> None:
+            state.polls += 1
+            grant = state.devices.get(form.get("device_code", ""))
+            if grant is None:
+                self._json(400, {"error": "invalid_grant"})
+            elif state.behaviour.slow_down_polls > 0:
+                state.behaviour.slow_down_polls -= 1
+                self._json(400, {"error": "slow_down"})
+            elif grant["expires_at"] <= time.time():
+                self._json(400, {"error": "expired_token"})
+            elif grant["status"] == "pending":
+                self._json(400, {"error": "authorization_pending"})
+            elif grant["status"] == "denied":
+                self._json(400, {"error": "access_denied"})
+            else:
+                del state.devices[form["device_code"]]  # a device code is good once
+                self._tokens(None)
+
+        def _tokens(self, nonce: str | None) -> None:
+            self._json(200, {
+                "access_token": secrets.token_urlsafe(24),
+                "token_type": "Bearer",
+                "expires_in": state.behaviour.lifetime_s,
+                "id_token": state.id_token(nonce),
+            })  # fmt: skip
+
         def do_POST(self) -> None:
-            if urlsplit(self.path).path != "/token":
+            path = urlsplit(self.path).path
+            if path not in ("/token", "/device_authorization"):
                 self._json(404, {"error": "not_found"})
                 return
             length = int(self.headers.get("Content-Length", 0))
@@ -120,6 +187,12 @@ def _handler(state: ProviderState) -> type[http.server.BaseHTTPRequestHandler]:
             expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
             if self.headers.get("Authorization") != expected:
                 self._json(401, {"error": "invalid_client"})
+                return
+            if path == "/device_authorization":
+                self._device_authorization(form)
+                return
+            if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code":
+                self._device_token(form)
                 return
             grant = state.codes.pop(form.get("code", ""), None)  # a code is good once
             verifier = form.get("code_verifier", "").encode()
@@ -132,12 +205,7 @@ def _handler(state: ProviderState) -> type[http.server.BaseHTTPRequestHandler]:
             ):
                 self._json(400, {"error": "invalid_grant"})
                 return
-            self._json(200, {
-                "access_token": secrets.token_urlsafe(24),
-                "token_type": "Bearer",
-                "expires_in": state.behaviour.lifetime_s,
-                "id_token": state.id_token(grant["nonce"] or None),
-            })  # fmt: skip
+            self._tokens(grant["nonce"] or None)
 
         def log_message(self, *_args: Any) -> None:
             pass

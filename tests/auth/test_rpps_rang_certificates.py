@@ -5,17 +5,12 @@ before anything is sent."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import ssl
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
 from blocks.certificates import RppsRangCertificates
@@ -30,77 +25,21 @@ from ris.channels import mail
 from ris.channels.mail import SmtpConfig
 from ris.identity.insi_client import InsiSettings, bundled_wsdl
 from sandbox.smtp.server import SmtpSandbox, _Handler
+from tests.auth.pki import NOW, OrgAuthority, certificate, org_authority
 
-NOW = dt.datetime.now(dt.UTC)
 LEFEVRE, NGUYEN = "10001234567", "10001234568"
-
-
-@dataclasses.dataclass
-class OrgAuthority:
-    """Stands in for the IGC-Santé ORG authority: it signs each radiologist's certificate."""
-
-    key: ec.EllipticCurvePrivateKey
-    name: x509.Name
-    pem: Path
-
-
-def _test_ca(folder: Path) -> OrgAuthority:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AC TEST ORG")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=3650))
-        .not_valid_after(NOW + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = folder / "ca.pem"
-    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return OrgAuthority(key, name, pem)
-
-
-def _certificate(
-    ca: OrgAuthority, folder: Path, name: str, *, days=(-30, 365), passphrase: str | None = None
-):
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca.name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW + dt.timedelta(days=days[0]))
-        .not_valid_after(NOW + dt.timedelta(days=days[1]))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca.key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    encryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    )
-    return cert_path, key_path
 
 
 @pytest.fixture
 def ca(tmp_path) -> OrgAuthority:
-    return _test_ca(tmp_path)
+    return org_authority(tmp_path)
 
 
 @pytest.fixture
 def pool(ca, tmp_path) -> list[RppsRangCertificate]:
-    lefevre = _certificate(ca, tmp_path, "lefevre", passphrase="s3cret")
-    nguyen_old = _certificate(ca, tmp_path, "nguyen-old", days=(-400, -1))
-    nguyen = _certificate(ca, tmp_path, "nguyen", days=(-10, 700))
+    lefevre = certificate(ca, tmp_path, "lefevre", passphrase="s3cret")
+    nguyen_old = certificate(ca, tmp_path, "nguyen-old", days=(-400, -1))
+    nguyen = certificate(ca, tmp_path, "nguyen", days=(-10, 700))
     return [
         RppsRangCertificate(LEFEVRE, None, *lefevre, passphrase="s3cret"),
         RppsRangCertificate(NGUYEN, "1", *nguyen_old),

@@ -1,6 +1,6 @@
 """Engine workers end to end, against a real Prefect server, the sandbox PFI and our ZAM listener:
 deployments from prefect.yaml run in `ris worker` processes; a worker killed mid-run loses nothing and
-sends nothing twice; many lifecycles at once in one worker all produce valid PDF/A; a task whose block
+sends nothing twice; eight lifecycles at once in one worker all produce valid PDF/A; a task whose block
 was never saved refuses clearly and stores nothing."""
 
 from __future__ import annotations
@@ -135,14 +135,15 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(sit
     assert resumed, "no run was rescheduled by the rescuer"  # the orphans were recovered, not re-created
 
 
-async def test_sixteen_lifecycles_at_once_in_one_worker_all_make_valid_pdfa(site, monkeypatch, tmp_path):
+async def test_eight_lifecycles_at_once_in_one_worker_all_make_valid_pdfa(site, monkeypatch, tmp_path):
     monkeypatch.setenv("RIS_WORKER_LEASE_SECONDS", "4")
     await apply_deployments(WORK_POOL)
-    worker = RisWorker(WORK_POOL, limit=16, name="in-process-worker")
+    # Eight at once: four times the renders the 2-core pool runs side by side, so they overlap.
+    worker = RisWorker(WORK_POOL, limit=8, name="in-process-worker")
     serving = asyncio.create_task(worker.start(printer=lambda *_: None))
     try:
         await asyncio.wait_for(worker.ready.wait(), 120)
-        versions = _validated(16)
+        versions = _validated(8)
         run_ids = [await start_lifecycle(report_id, version) for report_id, version in versions]
         await all_acknowledged([report_id for report_id, _ in versions], timeout=280)
     finally:
@@ -151,7 +152,7 @@ async def test_sixteen_lifecycles_at_once_in_one_worker_all_make_valid_pdfa(site
     with session_scope() as session:
         rows = session.exec(select(Document).where(Document.report_id.in_([r for r, _ in versions]))).all()
         pdfs = [blobs.get(session, row.pdf_sha256) for row in rows]
-    assert len(pdfs) == 16
+    assert len(pdfs) == 8
     assert all(pikepdf.pdfa.validate_written(io.BytesIO(pdf), "1b").passed for pdf in pdfs)
     paths = []
     for n, pdf in enumerate(pdfs):
@@ -160,7 +161,7 @@ async def test_sixteen_lifecycles_at_once_in_one_worker_all_make_valid_pdfa(site
     commands = [preflight_command(path) for path in paths]
     if all(commands):  # PDFBox Preflight, when Java and its jars are installed (CI has them)
         results = [subprocess.run(command, capture_output=True, timeout=120) for command in commands]
-        assert [r.returncode for r in results] == [0] * 16
+        assert [r.returncode for r in results] == [0] * 8
     runs = await _final(*run_ids)
     assert all(run.state.is_completed() for run in runs), [run.state for run in runs]
 

@@ -233,7 +233,8 @@ async def test_an_identity_downgraded_between_build_and_retry_lets_no_ins_leave(
         patient.status = IdentityStatus.VALI  # e.g. a doubt raised on the identity since the build
         session.add(patient)
 
-    assert await retry_delivery(report_id, version) == "acknowledged"
+    outcome = await retry_delivery("test", "10000000001", report_id=report_id)
+    assert set(outcome.values()) == {"acknowledged"}
 
     [(sent, raw)] = _filed(pfi)
     assert "ASIP-SANTE-INS" not in raw and "@patient.mssante.fr" not in raw
@@ -270,7 +271,8 @@ async def test_a_refusal_recorded_between_planning_and_retry_keeps_the_copy_home
         patient = load_bundle(session, report_id).patient
         refusals.record(session, patient, "mss-patient", True, factories.RADIOLOGIST_RPPS, "au guichet")
 
-    assert await retry_delivery(report_id, version) == "acknowledged"
+    outcome = await retry_delivery("test", "10000000001", report_id=report_id)
+    assert set(outcome.values()) == {"acknowledged"}
 
     [(sent, _)] = _filed(pfi)
     assert sent.flags["DESTMSSANTEPAT"] == "N" and sent.flags["DESTDMP"] == "Y"

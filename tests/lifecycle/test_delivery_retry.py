@@ -29,7 +29,8 @@ async def test_a_rejected_delivery_is_retried_with_the_same_control_id(pfi):
     assert {(f["report"], f["channel"]) for f in failed} >= {(report_id, "hl7"), (report_id, "dmp")}
     assert all(f["reason"] for f in failed)
 
-    assert await retry_delivery(report_id, version) == "acknowledged"
+    outcome = await retry_delivery("PFI fixed", "10000000001", report_id=report_id)
+    assert set(outcome.values()) == {"acknowledged"}
     control_ids = [r.control_id for r in pfi.received]
     assert len(control_ids) == 2 and control_ids[0] == control_ids[1]
     assert len(pfi.documents) == 1
@@ -41,6 +42,6 @@ async def test_a_rejected_delivery_is_retried_with_the_same_control_id(pfi):
 
 def test_retry_needs_one_report_or_the_batch_flag(db_url):
     result = CliRunner().invoke(app, ["delivery", "retry"])
-    assert result.exit_code == 1 and "give one REPORT_ID, or --all-failed" in result.stderr
+    assert result.exit_code == 1 and "give one ID (a delivery or a report), or --all-failed" in result.stderr
     result = CliRunner().invoke(app, ["delivery", "retry", "CR-NONE"])
-    assert result.exit_code == 1 and "no failed HL7 delivery for report CR-NONE" in result.stderr
+    assert result.exit_code == 1 and "ID CR-NONE: no delivery and no report has this id" in result.stderr

@@ -44,6 +44,24 @@ def operator(tmp_path: Path):
         yield server
 
 
+async def save_operator(server: MssSandbox, **extra) -> None:
+    """The site's operator block pointing at the sandbox, with the structure's own certificate."""
+    from blocks import DEFAULT_NAME
+    from blocks.mssante import MssanteOperator
+
+    config = operator_config(server)
+    await MssanteOperator(
+        host=config.host,
+        port=config.port,
+        ca_bundle=config.ca_bundle,
+        client_cert=config.client_cert,
+        client_key=config.client_key,
+        key_passphrase=config.key_passphrase,
+        timeout_s=10,
+        **extra,
+    ).asave(DEFAULT_NAME, overwrite=True)
+
+
 def operator_config(server: MssSandbox, **overrides):
     from ris.channels.mssante.smtp import OperatorConfig
 
@@ -66,7 +84,6 @@ async def direct_site(prefect_server, db_url, tmp_path: Path):
     """The sandbox PFI (DMP relay) and the sandbox MSSanté operator, with the site routing both MSSanté
     channels direct and the blocks pointing at the peers. Yields the operator."""
     from blocks import DEFAULT_NAME
-    from blocks.mssante import MssanteOperator
     from blocks.pfi import PfiEndpoint
     from blocks.site import SiteSettingsBlock
     from ris.channels.hl7.listener import ZamListener
@@ -88,18 +105,11 @@ async def direct_site(prefect_server, db_url, tmp_path: Path):
             await PfiEndpoint(
                 host="127.0.0.1", port=peer.port, receipt_port=listener.port, ack_timeout_s=10
             ).asave(DEFAULT_NAME, overwrite=True)
-            config = operator_config(operator)
-            await MssanteOperator(
-                host=config.host,
-                port=config.port,
-                ca_bundle=config.ca_bundle,
-                client_cert=config.client_cert,
-                client_key=config.client_key,
-                key_passphrase=config.key_passphrase,
-                timeout_s=10,
+            await save_operator(
+                operator,
                 imap_host="localhost",
                 imap_port=operator.mailbox.port,
                 imap_user=operator.imap_user,
                 imap_password=operator.imap_password,
-            ).asave(DEFAULT_NAME, overwrite=True)
+            )
             yield operator

@@ -1,5 +1,6 @@
 """`ris demo --routes direct`: the same sample worklist, the MSSanté copies sent by the engine itself
-through the sandbox MSSanté operator (mutual TLS), each mail kept as an .eml under mss-received/."""
+through the sandbox MSSanté operator (mutual TLS), each mail kept as an .eml under mss-received/, and the
+DMP fed directly (ITI-41 over mutual TLS), each request kept under dmp-received/."""
 
 from __future__ import annotations
 
@@ -35,10 +36,15 @@ def test_demo_with_direct_routes_sends_the_mails_itself(tmp_path, shared):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "route direct" in result.stdout
     rows = list(json.loads(out.read_text(encoding="utf-8"))["reports"])
-    first, announced, _recup, _prov, refused, *_ = rows
+    first, announced, recup, _prov, refused, *_ = rows
     # DSN then MDN read over IMAP by the mss-receipts flow: acknowledged, then read.
     assert first["version"] == 2 and first["channels"]["mss-ps"] == "read"
-    assert first["channels"]["hl7"] == "acknowledged"  # the PFI still relays the DMP copy
+    assert first["channels"]["hl7"] == "acknowledged"  # the PFI still gets the report (ORU/MDM)
+    # The registry's Success acknowledges the direct DMP copy; an identity not qualified is never fed.
+    assert first["channels"]["dmp"] == "acknowledged"
+    assert recup["channels"]["dmp"] == "blocked"
+    dmp = tmp_path / "data" / "demo" / "dmp-received"
+    assert list(dmp.glob("*-iti41.mime")) and list(dmp.glob("*.xml"))
     assert announced["channels"]["mss-patient"] == "read"
     assert refused["channels"]["mss-patient"] == "blocked" and "refused" in refused["reasons"]["mss-patient"]
     received = tmp_path / "data" / "demo" / "mss-received"

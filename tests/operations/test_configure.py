@@ -11,8 +11,10 @@ from prefect.testing.standard_test_suites import BlockStandardTestSuite
 from pydantic import SecretStr
 
 from blocks.certificates import RppsRangCertificates
+from blocks.dmp import DmpEndpoint
 from blocks.insi import InsiEndpoint
 from blocks.mail import MailSender
+from blocks.mssante import MssanteOperator
 from blocks.pfi import PfiEndpoint
 from blocks.site import SiteSettingsBlock
 from cli.configure import InvalidConfiguration, parse
@@ -35,7 +37,18 @@ class TestEveryBlock(BlockStandardTestSuite):
 
 def test_the_documented_example_gives_every_block_with_secrets_hidden():
     blocks = parse(EXAMPLE.read_text(encoding="utf-8"), "site.toml")
-    assert [type(b) for b in blocks.values()] == [SiteSettingsBlock, PfiEndpoint, InsiEndpoint, MailSender]
+    assert [type(b) for b in blocks.values()] == [
+        SiteSettingsBlock,
+        PfiEndpoint,
+        InsiEndpoint,
+        MailSender,
+        MssanteOperator,
+        DmpEndpoint,
+        RppsRangCertificates,
+    ]
+    assert blocks["site"].settings.dmp.route == "pfi" and blocks["site"].settings.mssante.route_ps == "pfi"
+    assert isinstance(blocks["dmp"].key_passphrase, SecretStr) and "change-me" not in repr(blocks["dmp"])
+    assert isinstance(blocks["certificates"].certificates[0].passphrase, SecretStr)
     assert blocks["site"].settings.facility.finess_geo == "750000001"
     assert blocks["pfi"].port == 2575
     assert isinstance(blocks["insi"].key_password, SecretStr) and "change-me" not in repr(blocks["insi"])
@@ -58,7 +71,10 @@ def test_the_documented_example_gives_every_block_with_secrets_hidden():
             '[site.facility]\nfiness = "750000001"\n',
             "site.toml: site.facility.finess: unknown setting (known here: name",
         ),
-        ("[mdm]\nport = 1\n", "site.toml: [mdm]: unknown section (known: site, pfi, insi, mail)"),
+        (
+            "[mdm]\nport = 1\n",
+            "site.toml: [mdm]: unknown section (known: site, pfi, insi, mail, mssante, dmp, certificates)",
+        ),
         (
             '[mail]\nhost = "smtp.example.org"\nsecurity = "none"\nfrom_address = "ris@example.org"\n',
             "site.toml: mail: Value error, security 'none' is allowed for a loopback host only",

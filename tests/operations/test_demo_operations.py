@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlmodel import Session, create_engine, select
 from cli.prefect_server import PrefectServer
 from ris.store.models import Patient, Report
 from tests.cli_process import isolated_env, run_ris
+from tests.conftest import DemoRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the demo runs in the fixture
 PAGE = 200
@@ -29,13 +30,9 @@ FILTERS = ("flow_runs", "task_runs", "logs", "artifacts", "variables", "deployme
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory, shared) -> Iterator[Path]:
-    """The demo run once for the module; its data folder (engine database, Prefect home) stays."""
-    root = tmp_path_factory.mktemp("demo")
-    env = isolated_env(root, RIS_SHARED_DIR=str(shared))
-    result = run_ris(env, "demo", "--exit", "--reports", "8", "--prefect-port", "4395", timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    yield root / "demo"
+def demo(demo_run: DemoRun) -> Path:
+    """The demo's folder (engine database, Prefect home), from the run the suite shares."""
+    return demo_run.folder
 
 
 def engine_env(demo: Path, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -13,7 +13,16 @@ from typer.testing import CliRunner
 from cli.main import app
 from ris import worklist
 from ris.demo import sample_worklist
-from ris.store.models import AuditEntry, Correspondent, Exam, IdentityStatus, Patient, Report, ReportRecipient
+from ris.store.models import (
+    AuditEntry,
+    Correspondent,
+    Exam,
+    IdentityStatus,
+    Patient,
+    Report,
+    ReportRecipient,
+    ReportStatus,
+)
 from tests.conftest import ROOT
 
 
@@ -127,15 +136,54 @@ def test_a_refused_record_leaves_no_trace(session):
     assert _count(session, AuditEntry) == audit_before
 
 
-def test_duplicates_are_refused_and_change_nothing(session):
-    data = sample_worklist(3)
-    worklist.load(session, data)
+def test_a_reload_of_the_same_file_is_unchanged_and_stores_nothing(session):
+    data = sample_worklist(8)
+    data["patients"][0]["refusals"] = {"mss_patient": True, "mss_ps": False}
+    assert worklist.load(session, data).ok
     session.commit()
-    before = [_count(session, m) for m in (Correspondent, Patient, Exam, Report)]
+    models = (Correspondent, Patient, Exam, Report, ReportRecipient, AuditEntry)
+    before = [_count(session, m) for m in models]
     again = worklist.load(session, copy.deepcopy(data))
+    assert again.ok, again.refused
     assert again.loaded == {"correspondents": 0, "patients": 0, "exams": 0, "reports": 0}
-    assert any("already exists" in line for line in again.refused)
-    assert [_count(session, m) for m in (Correspondent, Patient, Exam, Report)] == before
+    assert again.unchanged == {"correspondents": 7, "patients": 8, "exams": 8, "reports": 8}
+    assert [_count(session, m) for m in models] == before
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "expected"),
+    [
+        ("correspondents", {"family": "AUTRE"}, "correspondents[0] rpps: correspondent "),
+        ("patients", {"birth_name": "AUTRE"}, "patients[0] ipp: patient DEMO00001 "),
+        ("patients", {"refusals": {"mss_patient": True}}, "patients[0] ipp: patient DEMO00001 "),
+        ("exams", {"modality": "MR"}, "exams[0] order_id: an exam with "),
+        ("reports", {"body": "autre texte"}, "reports[0] id: report "),
+    ],
+)
+def test_a_reload_with_changed_values_refuses_them_and_changes_nothing(session, section, change, expected):
+    data = sample_worklist(2)
+    assert worklist.load(session, data).ok
+    session.commit()
+    before = [_count(session, m) for m in (Correspondent, Patient, Exam, Report, AuditEntry)]
+    changed = copy.deepcopy(data)
+    changed[section][0].update(change)
+    again = worklist.load(session, changed)
+    session.commit()
+    [line] = again.refused
+    field = "refusals.mss_patient" if "refusals" in change else next(iter(change))
+    assert line.startswith(expected) and line.endswith(f"already exists with other values ({field})"), line
+    assert sum(again.unchanged.values()) == sum(len(v) for v in data.values()) - 1
+    assert [_count(session, m) for m in (Correspondent, Patient, Exam, Report, AuditEntry)] == before
+
+
+def test_a_report_the_engine_moved_on_is_still_unchanged_on_reload(session):
+    data = sample_worklist(1)
+    assert worklist.load(session, data).ok
+    report = session.get(Report, data["reports"][0]["id"])
+    report.status = ReportStatus.validated
+    session.add(report)
+    session.commit()
+    assert worklist.load(session, copy.deepcopy(data)).unchanged["reports"] == 1
 
 
 def test_unknown_sections_are_refused(session):

@@ -3,13 +3,16 @@
 Each message is stored (InboundMessage) before it is acknowledged; a ZAM whose correlation is unknown
 gets an AE with ERR and changes nothing. A resent ZAM (same sender and MSH-10) is answered again
 without being applied twice. A ZAM from a sender or address outside the allowlist is refused (AR) and
-audited. Store work runs in a thread so the event loop keeps serving.
+audited. Store work runs in a thread so the event loop keeps serving. Once a receipt's outcome is
+committed, the listener's `on_outcome` hears of it (ids only): `ris up` and `ris hl7 listen` give it the
+Prefect event emitter (`tasks.report_state.emit_applied`), so the alerts see a receipt as soon as it lands.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -22,9 +25,39 @@ from ris.hl7v2.er7 import Segment, segments
 from ris.hl7v2.inbound import Allowlist, key_problem, record_refusal
 from ris.hl7v2.mllp import Limits, MllpServer, Peer, Tls
 from ris.store.db import session_scope
-from ris.store.models import InboundMessage, utcnow
+from ris.store.models import Delivery, InboundMessage, utcnow
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppliedOutcome:
+    """What a receipt did to a delivery, in ids only (no address, no name)."""
+
+    delivery_id: int
+    key: str  # the delivery's idempotency key
+    channel: str
+    action: str
+    status: str
+    report_id: str
+
+    @classmethod
+    def of(cls, row: Delivery) -> AppliedOutcome:
+        return cls(
+            row.id, row.idempotency_key, row.channel.value, row.action, row.status.value, row.report_id
+        )
+
+
+OutcomeSink = Callable[[AppliedOutcome], None]  # called in the listener's worker thread, after the commit
+
+
+def _tell(on_outcome: OutcomeSink | None, outcome: AppliedOutcome) -> None:
+    if on_outcome is None:
+        return
+    try:
+        on_outcome(outcome)
+    except Exception as exc:  # the receipt is applied and acknowledged whatever the sink does
+        log.warning("outcome of delivery %s not reported: %s", outcome.delivery_id, type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -70,7 +103,12 @@ def _judged(row: InboundMessage) -> Verdict:
 
 
 def process(
-    raw: str, url: str | None = None, *, allowlist: Allowlist | None = None, peer: Peer | None = None
+    raw: str,
+    url: str | None = None,
+    *,
+    allowlist: Allowlist | None = None,
+    peer: Peer | None = None,
+    on_outcome: OutcomeSink | None = None,
 ) -> Verdict:
     """Store, apply and judge one inbound message (blocking: runs in a worker thread). Applying the
     receipt and marking the message accepted are one unit of work: a resend after a crash applies it."""
@@ -92,7 +130,7 @@ def process(
         with session_scope(url) as session:
             if not _mark(session, row.id, "accepted"):
                 return _judged(session.get(InboundMessage, row.id))
-            delivery_id = apply_receipt(session, receipt).id
+            outcome = AppliedOutcome.of(apply_receipt(session, receipt))
     except ZamFormatError as exc:  # it will never pass: AR, the PFI must not resend it as is
         condition = "200" if str(exc).startswith("MSH-9") else "101"  # unsupported type / field missing
         _finish(row.id, "rejected", str(exc), url)
@@ -100,7 +138,8 @@ def process(
     except UnknownCorrelation as exc:
         _finish(row.id, "rejected", str(exc), url)
         return Verdict("AE", Problem("204", str(exc)))  # unknown key identifier
-    log.info("ZAM %s applied to delivery %s", receipt.trigger, delivery_id)
+    log.info("ZAM %s applied to delivery %s", receipt.trigger, outcome.delivery_id)
+    _tell(on_outcome, outcome)
     return Verdict("AA")
 
 
@@ -119,10 +158,12 @@ class ZamListener:
         limits: Limits | None = None,
         tls: Tls | None = None,
         charset: str = "utf-8",
+        on_outcome: OutcomeSink | None = None,
     ) -> None:
         """`me` is the site (MSH-3 / MSH-4 of our acknowledgements): never a default identity. `allowlist`:
-        the PFI's MSH-3 (or MSH-3^MSH-4) and addresses; a ZAM from anyone else is refused and audited."""
-        self.me = me
+        the PFI's MSH-3 (or MSH-3^MSH-4) and addresses; a ZAM from anyone else is refused and audited.
+        `on_outcome`: told of each applied receipt (ids only)."""
+        self.me, self.on_outcome = me, on_outcome
         self.tz, self.database_url, self.allowlist = tz, database_url, allowlist
         self.server = MllpServer(self.handle, host, port, limits=limits, tls=tls, default_charset=charset)
 
@@ -132,7 +173,7 @@ class ZamListener:
 
     async def handle(self, raw: str, peer: Peer | None = None) -> str:
         verdict = await asyncio.to_thread(
-            process, raw, self.database_url, allowlist=self.allowlist, peer=peer
+            process, raw, self.database_url, allowlist=self.allowlist, peer=peer, on_outcome=self.on_outcome
         )
         items = segments(raw)
         header = items[0] if items and items[0].name == "MSH" else Segment("MSH|^~\\&")

@@ -2,7 +2,9 @@
 
 Z01 (DMP receipt), Z02 (MSSanté delivery notification), Z03 (MSSanté read notification). OBX-4 of the
 first OBX is the MSH-10 we sent, i.e. the hl7 delivery's idempotency key: it leads to the report version
-whose relayed deliveries (route "pfi") the receipt updates.
+whose relayed deliveries (route "pfi") the receipt updates. A resend (`initial-r1`: the copies whose
+receipt failed, sent again by an administrator's retry with a new MSH-10, `ris.retry_relay`) speaks for
+the copies of the action it repeats.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ris.channels.hl7.vocabulary import ZAM_TRIGGERS
 from ris.hl7v2.ack_reader import AckError, read_errors
 from ris.hl7v2.er7 import segments
 from ris.identity.pid_segment import PATIENT_MAIL_DOMAIN
+from ris.retry_relay import base_action
 from ris.routing import PFI
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus, Exam, Patient, Report
@@ -103,7 +106,7 @@ def target_delivery(session: Session, receipt: Receipt) -> Delivery:
     relayed = [
         d
         for d in deliveries.for_version(session, hl7.report_id, hl7.version)
-        if d.route == PFI and d.channel is not Channel.hl7 and d.action == hl7.action
+        if d.route == PFI and d.channel is not Channel.hl7 and d.action == base_action(hl7.action)
     ]
     if receipt.trigger == "Z01":
         wanted = [d for d in relayed if d.channel is Channel.dmp]

@@ -135,21 +135,3 @@ def record_sent(session: Session, delivery_id: int, response: str, *, dsn: bool)
         session, row, DeliveryStatus.sent, f"accepted by the operator: {response} ({note})"[:500]
     )
     return row.status
-
-
-def record_refused(session: Session, delivery_id: int, reason: str) -> DeliveryStatus:
-    row = session.get(Delivery, delivery_id)
-    deliveries.set_status(session, row, DeliveryStatus.failed, reason[:500])
-    return row.status
-
-
-def record_transient(session: Session, delivery_id: int, reason: str, *, give_up: bool) -> DeliveryStatus:
-    row = session.get(Delivery, delivery_id)
-    row.last_error = reason[:500]
-    if give_up:
-        deliveries.set_status(
-            session, row, DeliveryStatus.failed, f"after {row.attempts} attempts: {reason}"[:500]
-        )
-    else:
-        deliveries.set_status(session, row, DeliveryStatus.pending, f"attempt {row.attempts}: {reason}"[:500])
-    return row.status

@@ -1,0 +1,318 @@
+"""An administrator's retry of failed deliveries, store side: what to retry, and reopening it, audited.
+
+What is retried is grouped into units, each sent by one sender of its kind (`sender_key`):
+- `hl7`: a failed HL7 message (initial, replace, visibility, release, delete) sent again with its own
+  MSH-10; the relayed copies that failed with it (reason `PFI message failed: …`) go back to pending.
+- `relay`: copies the PFI relayed whose receipt (ZAM Z01 / Z02) reported a failure. The PFI filed the
+  message, so sending it again would be a duplicate; they leave in a new message of the same action
+  carrying only them, with a new MSH-10 (`ris.retry_relay`).
+- `direct:<channel>`: a copy the engine sends itself (MSSanté today, DMP when it comes), with the same
+  Message-ID; a failure reported later by a DSN makes one more attempt.
+- `reminder`: a reminder mail, same Message-ID.
+A delivery that reached its recipient (sent, acknowledged, read) is never selected nor sent again.
+
+Resumable: reopening marks the delivery pending with a detail starting `RETRY_MARK`; a retry interrupted
+before it sent is selected again (pending, last event still that mark), one that went is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from ris.channels.hl7.publish import RELAY_FAILED, relayed
+from ris.distribution import DELETE
+from ris.retry_relay import base_action, carried, ensure_resend, is_resend, resends
+from ris.routing import PFI
+from ris.store import audit, deliveries
+from ris.store.models import (
+    Channel,
+    Correspondent,
+    Delivery,
+    DeliveryEvent,
+    DeliveryStatus,
+    Report,
+    ReportStatus,
+)
+
+RETRY_MARK = "retry by "
+MAX_REASON = 200
+
+
+class RetryRuleError(ValueError):
+    """A retry that cannot be made; the text names the field and the rule."""
+
+
+@dataclass(frozen=True)
+class RetryUnit:
+    """What one sender sends again: one delivery, or the failed relayed copies of one message."""
+
+    kind: str  # a key of the dispatch table (tasks.retry.SENDERS)
+    report_id: str
+    version: int
+    action: str
+    delivery_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """What the sender gets once the unit is reopened: the delivery to send (a relay unit's new message)."""
+
+    kind: str
+    delivery_id: int
+    report_id: str
+    version: int
+    action: str
+
+
+def sender_key(row: Delivery) -> str:
+    """The dispatch key of a delivery: how a retry sends it again."""
+    if row.channel is Channel.hl7:
+        return "relay" if is_resend(row) else "hl7"
+    if row.channel is Channel.reminder:
+        return "reminder"
+    if row.route == PFI:
+        return "relay"
+    return f"direct:{row.channel.value}"
+
+
+def check_request(
+    actor: str, reason: str, *, to: str | None = None, delivery_ids: list[int] | None = None
+) -> tuple[str, str]:
+    """Who and why, cleaned; refused when missing (the audit needs both) or when `to` is not about one
+    delivery."""
+    if to is not None and len(delivery_ids or []) != 1:
+        raise RetryRuleError("to: give the one delivery whose recipient's address changed")
+    actor, reason = (actor or "").strip(), " ".join((reason or "").split())
+    if not actor:
+        raise RetryRuleError("actor: who asks for the retry is required (audited)")
+    if not reason:
+        raise RetryRuleError("--reason: why the delivery is retried is required (audited)")
+    if len(reason) > MAX_REASON:
+        raise RetryRuleError(f"--reason: at most {MAX_REASON} characters")
+    return actor, reason
+
+
+def _resumable(session: Session, row: Delivery) -> bool:
+    """Reopened by a retry that never sent it (interrupted): the last event of its timeline is the mark."""
+    if row.status is not DeliveryStatus.pending:
+        return False
+    stmt = select(DeliveryEvent).where(DeliveryEvent.delivery_id == row.id).order_by(DeliveryEvent.id.desc())
+    last = session.exec(stmt.limit(1)).first()
+    return last is not None and (last.detail or "").startswith(RETRY_MARK)
+
+
+def _reopened(session: Session, pending: sa.Select) -> list[int]:
+    """Of the pending deliveries `pending` selects, those a retry reopened and never sent (one query)."""
+    ids = pending.with_only_columns(Delivery.id).subquery()
+    last = (
+        select(DeliveryEvent.delivery_id, sa.func.max(DeliveryEvent.id).label("last"))
+        .where(DeliveryEvent.delivery_id.in_(select(ids.c.id)))
+        .group_by(DeliveryEvent.delivery_id)
+        .subquery()
+    )
+    stmt = select(DeliveryEvent.delivery_id).join(last, DeliveryEvent.id == last.c.last)
+    return list(session.exec(stmt.where(DeliveryEvent.detail.startswith(RETRY_MARK))))
+
+
+def _caused_by_message(row: Delivery) -> bool:
+    """A relayed copy that failed because its HL7 message failed: retried by retrying that message."""
+    return row.route == PFI and (row.reason or "").startswith(RELAY_FAILED)
+
+
+def stale_reason(row: Delivery, report: Report) -> str | None:
+    """Why a failed delivery must not leave any more, if so: a deleted report, or a version since
+    replaced (the replacement carries the current text to every channel that had this one)."""
+    if row.action == DELETE or row.channel is Channel.reminder:
+        return None
+    if report.status is ReportStatus.deleted:
+        return f"report {row.report_id} was deleted"
+    if report.version > row.version:
+        return f"version {row.version} was replaced by version {report.version}"
+    return None
+
+
+def _message_of(session: Session, row: Delivery) -> Delivery | None:
+    """The HL7 message a relayed copy failed with: its own, or the resend that carried it last."""
+    action = base_action(row.action)
+    own = deliveries.find(session, row.report_id, row.version, Channel.hl7, PFI, action)
+    messages = [m for m in [own, *resends(session, row.report_id, row.version, action)] if m is not None]
+    failed = [m for m in messages if m.status is DeliveryStatus.failed]
+    return failed[-1] if failed else None
+
+
+def select_units(
+    session: Session,
+    *,
+    delivery_ids: list[int] | None = None,
+    report_id: str | None = None,
+    channel: Channel | None = None,
+    since: dt.date | None = None,
+) -> tuple[list[RetryUnit], list[str]]:
+    """The units to retry and, for explicit ids, why some are not retried (already delivered...).
+    Without ids: every failed delivery (and every one a retry reopened and never sent), optionally of
+    one report, one channel, failed since a date."""
+    skipped: list[str] = []
+    if delivery_ids:
+        rows = []
+        for delivery_id in delivery_ids:
+            row = session.get(Delivery, delivery_id)
+            if row is None:
+                raise RetryRuleError(f"delivery {delivery_id}: no such delivery")
+            if row.status is not DeliveryStatus.failed and not _resumable(session, row):
+                skipped.append(f"delivery {delivery_id} is {row.status.value}: nothing to retry")
+                continue
+            rows.append(row)
+    else:
+        stmt = select(Delivery)
+        if report_id is not None:
+            stmt = stmt.where(Delivery.report_id == report_id)
+        if channel is not None:
+            stmt = stmt.where(Delivery.channel == channel)
+        if since is not None:
+            stmt = stmt.where(Delivery.updated_at >= dt.datetime.combine(since, dt.time()))
+        reopened = _reopened(session, stmt.where(Delivery.status == DeliveryStatus.pending))
+        wanted = Delivery.status == DeliveryStatus.failed
+        if reopened:
+            wanted = sa.or_(wanted, Delivery.id.in_(reopened))
+        rows = list(session.exec(stmt.where(wanted).order_by(Delivery.id)))
+    units: dict[tuple, RetryUnit] = {}
+    reports: dict[str, Report] = {}
+    for row in rows:
+        if row.report_id not in reports:
+            reports[row.report_id] = session.get(Report, row.report_id)
+        if (why := stale_reason(row, reports[row.report_id])) is not None:
+            skipped.append(f"delivery {row.id}: not retried, {why}")
+            continue
+        if _caused_by_message(row) and (message := _message_of(session, row)) is not None:
+            row = message  # its message is what failed: retrying it relays the copy again
+        kind = sender_key(row)
+        if kind == "relay":
+            key = (kind, row.report_id, row.version, base_action(row.action))
+            ids = units[key].delivery_ids if key in units else ()
+            if row.id not in ids:
+                ids = (*ids, row.id)
+            units[key] = RetryUnit(kind, row.report_id, row.version, base_action(row.action), ids)
+        else:
+            units[(kind, row.id)] = RetryUnit(kind, row.report_id, row.version, row.action, (row.id,))
+    return list(units.values()), skipped
+
+
+def _change_address(session: Session, row: Delivery, to: str, actor: str, reason: str) -> None:
+    """`--to`: the professional's MSSanté address changed. The copy goes to the new one, and the
+    correspondent's address changes with it (the PFI's message names the correspondent's address, and the
+    next reports should use it); both audited with the previous and the new address."""
+    to = to.strip()
+    if row.channel is not Channel.mss_ps:
+        raise RetryRuleError(
+            f"--to: only an MSSanté copy to a professional has an address (not {row.channel})"
+        )
+    if "@" not in to or " " in to or len(to) > 254:
+        raise RetryRuleError(f"--to {to!r}: not an e-mail address")
+    clash = deliveries.find(session, row.report_id, row.version, row.channel, to, row.action)
+    if clash is not None and clash.id != row.id:
+        raise RetryRuleError(f"--to: delivery {clash.id} of this version already goes to that address")
+    previous = row.recipient
+    stmt = select(Correspondent).where(sa.func.lower(Correspondent.mss_address) == previous.lower())
+    for person in session.exec(stmt):
+        person.mss_address = to
+        session.add(person)
+        audit.record(
+            session,
+            actor=actor,
+            action="correspondent.mss_address_changed",
+            object_type="correspondent",
+            object_id=person.id,
+            previous=previous,
+            new=to,
+            reason=reason,
+        )
+    row.recipient = to
+    session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action="delivery.recipient_changed",
+        object_type="delivery",
+        object_id=row.id,
+        report_id=row.report_id,
+        version=row.version,
+        channel=row.channel.value,
+        previous=previous,
+        new=to,
+        reason=reason,
+    )
+
+
+def _reopen(session: Session, row: Delivery, actor: str, reason: str, run: str | None) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action="delivery.retry",
+        object_type="delivery",
+        object_id=row.id,
+        report_id=row.report_id,
+        version=row.version,
+        channel=row.channel.value,
+        reason=reason,
+        run=run,
+    )
+    if row.status is DeliveryStatus.failed:
+        deliveries.set_status(
+            session, row, DeliveryStatus.pending, f"{RETRY_MARK}{actor}: {reason}", actor=actor
+        )
+
+
+def reopen(
+    session: Session,
+    unit: RetryUnit,
+    *,
+    actor: str,
+    reason: str,
+    to: str | None = None,
+    run: str | None = None,
+) -> Dispatch | None:
+    """Record who retries what and why, and put the unit's deliveries back to pending (one unit of work).
+    Returns what to send, or None when everything went meanwhile (another retry, a late receipt)."""
+    actor, reason = check_request(actor, reason)
+    rows = []
+    for delivery_id in unit.delivery_ids:
+        row = session.get(Delivery, delivery_id)
+        session.refresh(row, with_for_update=True)  # a receipt applied meanwhile is seen
+        if row.status is DeliveryStatus.failed or _resumable(session, row):
+            rows.append(row)
+    if not rows:
+        return None
+    if to is not None:
+        if len(rows) != 1:
+            raise RetryRuleError("--to: give one delivery id with a new address")
+        _change_address(session, rows[0], to, actor, reason)
+    for row in rows:
+        _reopen(session, row, actor, reason, run)
+        if row.channel is Channel.hl7 and row.action != DELETE:  # the copies that failed with it go again
+            for copy in carried(session, row) if is_resend(row) else relayed(session, row):
+                if copy.status is DeliveryStatus.failed and _caused_by_message(copy):
+                    deliveries.set_status(session, copy, DeliveryStatus.pending, "PFI message sent again")
+    first = rows[0]
+    if unit.kind == "relay":
+        message = ensure_resend(session, unit.report_id, unit.version, unit.action)
+        return Dispatch(unit.kind, message.id, unit.report_id, unit.version, message.action)
+    return Dispatch(unit.kind, first.id, first.report_id, first.version, first.action)
+
+
+def report_of(session: Session, delivery_id: int) -> tuple[str, int]:
+    row = session.get(Delivery, delivery_id)
+    return row.report_id, row.version
+
+
+def not_found_reason(channel: Channel | None, report_id: str | None) -> str:
+    what = f"{channel.value} " if channel else ""
+    return f"no failed {what}delivery{' for report ' + report_id if report_id else ''}"
+
+
+def settled(session: Session, delivery_ids: list[int]) -> dict[int, str]:
+    """The status of each delivery after its retry."""
+    return {i: session.get(Delivery, i).status.value for i in delivery_ids}

@@ -1,0 +1,80 @@
+"""Direct DMP feed: one task run per submission (feed, replacement, visibility update, deletion), around
+`ris.channels.dmp`.
+
+Transient faults (5xx, Receiver faults, a busy registry, connection faults, a lost answer) are retried
+with exponential backoff and jitter, always with the same SubmissionSet uniqueId and entryUUID (the request
+is rebuilt from the store with the delivery's key); a registry error fails the delivery at once with its
+code. Logs carry delivery ids only.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+
+from blocks.certificates import load_certificate_pool
+from blocks.dmp import load_dmp_endpoint
+from blocks.site import load_site_settings
+from ris import distribution
+from ris.auth.certificates import CertificateUnavailable, delivery_validator, for_dmp, select_certificate
+from ris.channels.dmp import deliver
+from ris.channels.dmp.client import DmpRefused, DmpTransient, post
+from ris.store import deliveries
+from ris.store.db import unit_of_work
+from ris.store.models import Channel, utcnow
+from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
+
+RETRIES = 4
+
+
+@task(name="plan-dmp-direct", task_run_name="plan-dmp-direct-{report_id}-v{version}")
+async def direct_dmp_to_send(report_id: str, version: int, actions: tuple[str, ...]) -> list[int]:
+    """Ids of the version's direct DMP deliveries of `actions` still to send."""
+    return await unit_of_work(distribution.direct_to_send, report_id, version, actions, (Channel.dmp,))
+
+
+@task(name="plan-dmp-deletion", task_run_name="plan-dmp-deletion-{report_id}")
+async def plan_dmp_deletion(report_id: str, version: int) -> int | None:
+    """The ITI-62 deletion of what the direct route submitted (None: nothing reached the DMP)."""
+    return await unit_of_work(distribution.plan_direct_dmp_deletion, report_id, version)
+
+
+@task(name="send-dmp", task_run_name="send-dmp-{delivery_id}", **sending_retries(RETRIES, DmpTransient))
+async def send_dmp(delivery_id: int) -> str:
+    """Send one direct DMP submission; returns its delivery status (`acknowledged`, `failed`...)."""
+    log = run_logger(__name__)
+    settings = await load_site_settings()
+    endpoint = await load_dmp_endpoint()
+    config, signing = endpoint.config(), None
+    pool = await load_certificate_pool()
+    if pool:  # RIS.AUTH.01: an SCM feeds the DMP with the validating radiologist's RPPS-Rang certificate
+        try:
+            validator = await unit_of_work(delivery_validator, delivery_id)
+            config, signing = for_dmp(config, select_certificate(pool, validator))
+        except CertificateUnavailable as exc:
+            log.warning("dmp delivery %s: no usable RPPS-Rang certificate, nothing sent", delivery_id)
+            return (await unit_of_work(deliveries.record_refused, delivery_id, f"certificate: {exc}")).value
+    attempt = await unit_of_work(
+        deliver.prepare, delivery_id, settings, config, signing or endpoint.signing(), now=utcnow()
+    )
+    if attempt.refused:
+        status = await unit_of_work(deliveries.record_refused, delivery_id, attempt.refused)
+        log.error("dmp delivery %s refused before sending: %s", delivery_id, attempt.refused)
+        return status.value
+    if attempt.request is None:
+        log.info("dmp delivery %s is %s, nothing to send", delivery_id, attempt.status.value)
+        return attempt.status.value
+    request = attempt.request
+
+    async def send() -> str:
+        return await post(request, config)
+
+    return await settle_send(
+        send,
+        SendRecorders.for_delivery(
+            delivery_id, sent=lambda answer: unit_of_work(deliver.record_sent, delivery_id, answer)
+        ),
+        what=f"dmp delivery {delivery_id}",
+        attempt=attempt.number,
+        refused=DmpRefused,
+        transient=DmpTransient,
+    )
