@@ -26,7 +26,16 @@ EXAMPLE = ROOT / "docs" / "site.example.toml"
 
 class TestEveryBlock(BlockStandardTestSuite):
     # PfiEndpoint has its own run in tests/hl7/test_block.py; the others are checked here.
-    @pytest.fixture(params=[SiteSettingsBlock, InsiEndpoint, MailSender, RppsRangCertificates])
+    @pytest.fixture(
+        params=[
+            SiteSettingsBlock,
+            InsiEndpoint,
+            MailSender,
+            MssanteOperator,
+            DmpEndpoint,
+            RppsRangCertificates,
+        ]
+    )
     def block(self, request) -> type[Block]:
         return request.param
 
