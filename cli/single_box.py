@@ -19,6 +19,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks import DEFAULT_NAME, BlockNotSaved
@@ -66,6 +68,13 @@ class Endpoints:
     smtp: str | None = None
     mss: str | None = None
     dmp: str | None = None
+
+
+async def _flush_to_prefect() -> None:
+    """Send the events and logs this process still queues (receipt events from the ZAM listener) while
+    the server runs: at interpreter exit Prefect would wait for a server already stopped, for ever."""
+    for service in (EventsWorker, APILogWorker):
+        await service.drain_all(timeout=10)
 
 
 class SingleBox:
@@ -120,6 +129,7 @@ class SingleBox:
         server = PrefectServer(self.data_dir / "prefect", self.prefect_port)
         await server.start()
         self._stack.callback(server.stop)
+        self._stack.push_async_callback(_flush_to_prefect)  # unwinds before the server stops
         os.environ["PREFECT_API_URL"] = server.api_url
         note = write_note(self.data_dir, server.api_url, server.ui_url)  # for `ris` in other terminals
         self._stack.callback(note.unlink, missing_ok=True)
