@@ -47,7 +47,7 @@ def _validated(count: int) -> list[tuple[str, int]]:
         return [(b.report.id, b.version.version) for b in bundles]
 
 
-async def _final(*run_ids: str, timeout: float = 30):
+async def _final(*run_ids: str, timeout: float = 60):
     """The flow runs once each reached a final state (reported right after its last task)."""
     async with get_client() as client:
         for _ in range(int(timeout / 0.2)):
@@ -146,9 +146,13 @@ async def test_eight_lifecycles_at_once_in_one_worker_all_make_valid_pdfa(site, 
         versions = _validated(8)
         run_ids = [await start_lifecycle(report_id, version) for report_id, version in versions]
         await all_acknowledged([report_id for report_id, _ in versions], timeout=280)
+        # The runs end after their deliveries (the report's state is published last): wait for them before
+        # the worker stops, or it hands the last ones over to a next worker.
+        runs = await _final(*run_ids, timeout=120)
     finally:
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)
+    assert all(run.state.is_completed() for run in runs), [run.state for run in runs]
     with session_scope() as session:
         rows = session.exec(select(Document).where(Document.report_id.in_([r for r, _ in versions]))).all()
         pdfs = [blobs.get(session, row.pdf_sha256) for row in rows]
@@ -162,8 +166,6 @@ async def test_eight_lifecycles_at_once_in_one_worker_all_make_valid_pdfa(site, 
     if all(commands):  # PDFBox Preflight, when Java and its jars are installed (CI has them)
         results = [subprocess.run(command, capture_output=True, timeout=120) for command in commands]
         assert [r.returncode for r in results] == [0] * 8
-    runs = await _final(*run_ids)
-    assert all(run.state.is_completed() for run in runs), [run.state for run in runs]
 
 
 async def test_a_task_whose_block_was_never_saved_refuses_clearly(prefect_server, db_url):
