@@ -95,6 +95,8 @@ async def post(request: Request, config: DmpConfig, http: httpx.AsyncClient | No
         raise DmpTransient(f"DMP unreachable: {exc or type(exc).__name__}") from exc
     except httpx.TransportError as exc:  # timeouts, resets, a response lost on the way
         raise DmpTransient(f"DMP connection fault: {type(exc).__name__} {exc}".strip()) from exc
+    except ssl.SSLError as exc:  # a TLS 1.3 alert (e.g. certificate required) read after the handshake
+        raise DmpTransient(f"DMP connection fault: TLS {exc.reason or exc}") from exc
     finally:
         if own:
             await http.aclose()
