@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from ris.hl7v2 import mllp
 from ris.store import db
@@ -128,3 +130,30 @@ def msa_code(answer: bytes) -> str:
     segments = answer.decode("utf-8", "replace").split("\r")
     msa = next((s for s in segments if s.startswith("MSA|")), "")
     return msa.split("|")[1] if msa else ""
+
+
+def fuzz(max_examples: int) -> settings:
+    """The suites' hypothesis settings: deterministic (the same cases on every run and in CI), no
+    per-example deadline (real sockets and a real database)."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        derandomize=True,
+    )
+
+
+# Any text a field may be given, surrogates excepted (they cannot be encoded).
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+def assert_answered_and_unchanged(url: str, answers: list[bytes], before: str, last_inbound: int) -> None:
+    """Every input gets an answer (AA, AE or AR; never the "internal error" of a handler that crashed),
+    and one not accepted leaves the stored state as it was, its message stored as rejected at most."""
+    assert answers, "the listener closed without an answer"
+    codes = [msa_code(a) for a in answers]
+    assert set(codes) <= {"AA", "AE", "AR"}, answers
+    assert not any(b"internal error: send the message again" in a for a in answers), answers
+    if "AA" not in codes:
+        assert digest(url) == before
+        assert set(inbound_outcomes_since(url, last_inbound)) <= {"rejected"}

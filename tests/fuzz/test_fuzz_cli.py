@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlmodel import Session
 from typer.testing import CliRunner
@@ -21,11 +21,12 @@ from cli.main import app
 from ris import worklist
 from ris.demo import sample_worklist
 from ris.store import db
-from tests.fuzz.conftest import digest
-
-FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+from tests.fuzz.conftest import (
+    digest,
+    fuzz,
 )
+
+FUZZ = fuzz(150)
 DATA = sample_worklist(2)
 KNOWN = [DATA["patients"][0]["ipp"], DATA["reports"][0]["id"], "1984-04-12", "10001234567", "mss-ps"]
 words = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=24)

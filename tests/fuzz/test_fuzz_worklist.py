@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, func, select
 
@@ -22,11 +22,12 @@ from ris import worklist
 from ris.demo import sample_worklist
 from ris.store import db
 from ris.store.models import Correspondent, Exam, Patient, Report
-from tests.fuzz.conftest import digest
-
-FUZZ = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+from tests.fuzz.conftest import (
+    digest,
+    fuzz,
 )
+
+FUZZ = fuzz(40)
 BASE = sample_worklist(2)
 SECTIONS = ("correspondents", "patients", "exams", "reports")
 COUNTED = {"correspondents": Correspondent, "patients": Patient, "exams": Exam, "reports": Report}
