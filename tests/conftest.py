@@ -16,6 +16,7 @@ from filelock import FileLock
 from sqlmodel import Session
 
 from ris.store import db
+from tests import pgcluster
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,6 +65,20 @@ def db_url(migrated_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def session(db_url: str) -> Iterator[Session]:
     with Session(db.get_engine(db_url), expire_on_commit=False) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A private PostgreSQL cluster for the module, migrated (skipped where the server is not installed)."""
+    if not pgcluster.available():
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    with pgcluster.PrivatePostgres() as cluster:
+        url = cluster.url()
+        try:
+            db.upgrade(url)
+            yield url
+        finally:
+            db.get_engine(url).dispose()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ still make one chain; a row rewritten once the triggers are disabled is found by
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -13,22 +12,8 @@ from sqlmodel import Session
 
 from ris.store import audit, db
 from ris.store.models import AuditEntry
-from tests import pgcluster
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    if not pgcluster.available():
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    with pgcluster.PrivatePostgres() as cluster:
-        url = cluster.url()
-        try:
-            db.upgrade(url)
-            yield url
-        finally:
-            db.get_engine(url).dispose()
 
 
 def write_entries(url: str, n: int, actor: str = "clerk-1") -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -11,22 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from ris.store import db
-from tests import factories, pgcluster
+from tests import factories
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    if not pgcluster.available():
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    with pgcluster.PrivatePostgres() as cluster:
-        url = cluster.url()
-        try:
-            db.upgrade(url)
-            yield url
-        finally:
-            db.get_engine(url).dispose()
 
 
 def test_migrations_match_the_models_on_postgresql(pg_url):
