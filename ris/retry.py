@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -232,34 +233,29 @@ def _change_address(session: Session, row: Delivery, to: str, actor: str, reason
         )
     row.recipient = to
     session.add(row)
+    _audit_delivery(session, row, "delivery.recipient_changed", actor, reason, previous=previous, new=to)
+
+
+def _audit_delivery(
+    session: Session, row: Delivery, action: str, actor: str, reason: str, **detail: Any
+) -> None:
+    """An administrator's action on a delivery, with who, why and which report version and channel."""
     audit.record(
         session,
         actor=actor,
-        action="delivery.recipient_changed",
+        action=action,
         object_type="delivery",
         object_id=row.id,
         report_id=row.report_id,
         version=row.version,
         channel=row.channel.value,
-        previous=previous,
-        new=to,
         reason=reason,
+        **detail,
     )
 
 
 def _reopen(session: Session, row: Delivery, actor: str, reason: str, run: str | None) -> None:
-    audit.record(
-        session,
-        actor=actor,
-        action="delivery.retry",
-        object_type="delivery",
-        object_id=row.id,
-        report_id=row.report_id,
-        version=row.version,
-        channel=row.channel.value,
-        reason=reason,
-        run=run,
-    )
+    _audit_delivery(session, row, "delivery.retry", actor, reason, run=run)
     if row.status is DeliveryStatus.failed:
         deliveries.set_status(
             session, row, DeliveryStatus.pending, f"{RETRY_MARK}{actor}: {reason}", actor=actor
