@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, NoReturn
 
 import httpx
 import typer
 from prefect.settings import PREFECT_API_URL
+
+from blocks.site import load_site_settings
+from ris.settings import SiteSettings
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -42,3 +46,14 @@ def require_answering_api(what: str) -> None:
             "with `ris up` or set PREFECT_API_URL to its API",
             code=3,
         )
+
+
+def site_zone(what: str, *, engine_required: bool = True) -> str:
+    """The site's time zone, in which the days people type (`--since 2026-12-05`) begin and end: from the
+    running engine's site settings; without an engine, the default zone when `engine_required` is false."""
+    if not PREFECT_API_URL.value() and not engine_required:
+        zone = SiteSettings().timezone
+        typer.echo(f"{what}: days in {zone}, the default zone (no running engine to read the site's from)")
+        return zone
+    require_engine_api(what)
+    return asyncio.run(load_site_settings()).timezone

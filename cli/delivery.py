@@ -8,8 +8,9 @@ import datetime as dt
 
 import typer
 
-from cli.common import fail, print_json
+from cli.common import fail, print_json, site_zone
 from deployments.runs import start_retry
+from ris import clock
 from ris import retry as retries
 from ris.auth.actor import ActorRefused, acting_professional
 from ris.auth.settings import AuthConfigError
@@ -124,6 +125,7 @@ def retry(
     except retries.RetryRuleError as exc:
         fail(str(exc))
     day = _since(since)
+    since_at = clock.day_start(day, site_zone("`ris delivery retry --since`")) if day else None
     try:
         with session_scope() as session:
             units, skipped = retries.select_units(
@@ -131,7 +133,7 @@ def retry(
                 delivery_ids=[delivery_id] if delivery_id is not None else None,
                 report_id=report_id,
                 channel=channel,
-                since=day,
+                since=since_at,
             )
             if to is not None and units:
                 row = session.get(Delivery, delivery_id)

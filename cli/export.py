@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlmodel import Session
 
-from cli.common import fail, print_json
+from cli.common import fail, print_json, site_zone
 from ris.export.schemas import ENTITIES
 from ris.export.verify import ExportIncomplete, verify_export
 from ris.export.writer import ExportRefused, Scope, count_scope, export_database
@@ -19,12 +19,15 @@ from ris.store.models import utcnow
 
 
 def _export(out: Path, since: dt.date | None) -> dict:
+    zone = site_zone("`ris export --since`", engine_required=False) if since else "UTC"
     with Session(get_engine()) as session:
-        totals = count_scope(session, Scope(as_of=utcnow(), since=since))
+        totals = count_scope(session, Scope(as_of=utcnow(), since=since, zone=zone))
     columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False) as bar:
         tasks = {entity: bar.add_task(entity, total=totals[entity]) for entity in ENTITIES}
-        return export_database(out, since=since, progress=lambda entity, n: bar.advance(tasks[entity], n))
+        return export_database(
+            out, since=since, zone=zone, progress=lambda entity, n: bar.advance(tasks[entity], n)
+        )
 
 
 def register(app: typer.Typer) -> None:

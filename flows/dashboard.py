@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from prefect import flow
 
 from flows.names import DASHBOARD_FLOW
 from tasks.dashboard import publish_dashboard
-
-SITE_ZONE = ZoneInfo("Europe/Paris")
 
 
 @flow(name=DASHBOARD_FLOW, flow_run_name="dashboard")
@@ -21,6 +18,4 @@ async def publish_dashboard_figures(
 ) -> dict:
     """Publish the figures per `period` (year, month, week, day) from `since` (default: 1 January of the
     previous year) to today."""
-    today = dt.datetime.now(SITE_ZONE).date()
-    start = since or dt.date(today.year - 1, 1, 1)
-    return await publish_dashboard(period, start, today)
+    return await publish_dashboard(period, since)

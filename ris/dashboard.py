@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from ris import clock
 from ris.store.models import (
     Channel,
     Delivery,
@@ -66,7 +67,7 @@ METRICS: tuple[str, ...] = (
 
 def period_key(at: dt.datetime, period: Period, tz: ZoneInfo) -> str:
     """The calendar period of an instant, in the site's time zone: 2025, 2025-03, 2025-W11, 2025-03-14."""
-    local = at.astimezone(tz)
+    local = clock.local(at, tz)
     if period == "year":
         return f"{local:%Y}"
     if period == "month":
@@ -96,10 +97,6 @@ class _Bucket:
     cases: dict[Channel, set[int]] = field(default_factory=lambda: defaultdict(set))
 
 
-def _aware(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
-
-
 def _sends(session: Session) -> list[_Send]:
     stmt = (
         select(
@@ -127,9 +124,9 @@ def _sends(session: Session) -> list[_Send]:
         if send is None:
             continue
         if status is DeliveryStatus.failed:
-            send.failed_at = send.failed_at or _aware(at)
+            send.failed_at = send.failed_at or clock.aware(at)
         else:
-            send.reached_at = send.reached_at or _aware(at)
+            send.reached_at = send.reached_at or clock.aware(at)
     return list(sends.values())
 
 
@@ -150,7 +147,7 @@ class _StatusHistory:
             IdentityStatusChange.new,
         ).where(IdentityStatusChange.patient_id.in_(ids))
         for patient_id, at, previous, new in session.exec(changes.order_by(IdentityStatusChange.at)):
-            self._changes[patient_id].append((_aware(at), previous, new))
+            self._changes[patient_id].append((clock.aware(at), previous, new))
 
     def qualified_at(self, patient_id: int, at: dt.datetime) -> bool:
         changes = self._changes.get(patient_id)
@@ -177,7 +174,7 @@ def compute(
     history = _StatusHistory(session, (s.patient_id for s in sends))
 
     def in_range(at: dt.datetime) -> bool:
-        day = at.astimezone(zone).date()
+        day = clock.local_day(at, zone)
         return (since is None or day >= since) and (until is None or day <= until)
 
     # The first success of each report on each channel: (report, channel) -> the send that got through.

@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ris.channels.mail import Reminder, SmtpConfig, reminder_message
+from ris.clock import aware
 from ris.ids import delivery_key
 from ris.settings import SiteSettings
 from ris.store import deliveries
@@ -100,10 +101,6 @@ def period_index(
     return elapsed // period
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def _name(row: Correspondent | None) -> str | None:
     if row is None:
         return None
@@ -134,7 +131,7 @@ def waiting(
                 report.id,
                 report.version,
                 accession,
-                _aware(report.provisional_since),
+                aware(report.provisional_since),
                 report.author_rpps,
                 _name(person),
                 person.mss_address if person else None,
@@ -163,7 +160,7 @@ def waiting(
                 report.id,
                 report.version,
                 accession,
-                _aware(report.validated_at),
+                aware(report.validated_at),
                 report.validator_rpps or report.author_rpps,
                 _name(person),
                 person.mss_address if person else None,
@@ -305,7 +302,7 @@ def prepare_send(
     delivery.attempts += 1
     session.add(delivery)
     message = reminder_message(
-        Reminder(kind, report.id, report.version, exam.accession_number, _aware(since)),
+        Reminder(kind, report.id, report.version, exam.accession_number, aware(since)),
         message_id=delivery.idempotency_key,
         to=delivery.recipient,
         config=config,

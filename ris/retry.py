@@ -151,11 +151,11 @@ def select_units(
     delivery_ids: list[int] | None = None,
     report_id: str | None = None,
     channel: Channel | None = None,
-    since: dt.date | None = None,
+    since: dt.datetime | None = None,
 ) -> tuple[list[RetryUnit], list[str]]:
     """The units to retry and, for explicit ids, why some are not retried (already delivered...).
     Without ids: every failed delivery (and every one a retry reopened and never sent), optionally of
-    one report, one channel, failed since a date."""
+    one report, one channel, failed since an instant (`ris.clock.day_start` of the day asked for)."""
     skipped: list[str] = []
     if delivery_ids:
         rows = []
@@ -174,7 +174,7 @@ def select_units(
         if channel is not None:
             stmt = stmt.where(Delivery.channel == channel)
         if since is not None:
-            stmt = stmt.where(Delivery.updated_at >= dt.datetime.combine(since, dt.time()))
+            stmt = stmt.where(Delivery.updated_at >= since)
         reopened = _reopened(session, stmt.where(Delivery.status == DeliveryStatus.pending))
         wanted = Delivery.status == DeliveryStatus.failed
         if reopened:

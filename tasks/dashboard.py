@@ -9,7 +9,7 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 
 from blocks.site import load_site_settings
-from ris import dashboard
+from ris import clock, dashboard
 from ris.store.db import unit_of_work
 from tasks.run_context import run_logger
 
@@ -17,11 +17,14 @@ ARTIFACT_KEY = "ris-dashboard"  # one key: the UI shows the latest figures and k
 
 
 @task(name="publish-dashboard", task_run_name="publish-dashboard-{period}")
-async def publish_dashboard(period: dashboard.Period, since: dt.date | None, today: dt.date) -> dict:
-    """Compute the figures per `period` from `since` to `today` and publish them; returns
-    {"rows", "artifact"} (the number of rows and the artifact id)."""
+async def publish_dashboard(period: dashboard.Period, since: dt.date | None) -> dict:
+    """Compute the figures per `period` from `since` (default: 1 January of the previous year) to today,
+    days of the site's calendar, and publish them; returns {"rows", "artifact"} (the number of rows and
+    the artifact id)."""
     log = run_logger(__name__)
     settings = await load_site_settings()
+    today = clock.today(settings.timezone)
+    since = since or dt.date(today.year - 1, 1, 1)
     rows = await unit_of_work(
         dashboard.compute,
         period=period,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prefect import task
 
+from blocks.site import load_site_settings
 from ris.config import EngineConfig
 from ris.export.verify import verify_export
 from ris.export.writer import export_database
@@ -26,7 +27,8 @@ async def write_portability_export(out: str | None, since: dt.date | None) -> di
     """Write the export, then re-read it to prove it complete; returns {"folder", "counts", "since"}."""
     log = run_logger(__name__)
     folder = Path(out) if out else default_folder()
-    manifest = await asyncio.to_thread(export_database, folder, since=since)
+    zone = (await load_site_settings()).timezone  # `since` is a day of the site's calendar
+    manifest = await asyncio.to_thread(export_database, folder, since=since, zone=zone)
     await asyncio.to_thread(verify_export, folder)
     log.info("portability export written and verified in %s: %s", folder, manifest["counts"])
     return {"folder": str(folder), "counts": manifest["counts"], "since": manifest["since"]}

@@ -12,7 +12,7 @@ from prefect import task
 
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
-from ris import retry, retry_relay
+from ris import clock, retry, retry_relay
 from ris.store.db import unit_of_work
 from ris.store.models import Channel
 from tasks.dmp import send_dmp
@@ -83,8 +83,9 @@ async def select_retries(
     without who or why is refused before anything changes."""
     log = run_logger(__name__)
     retry.check_request(actor, reason, to=to, delivery_ids=delivery_ids)
+    since_at = clock.day_start(since, (await load_site_settings()).timezone) if since else None
     units, skipped = await unit_of_work(
-        retry.select_units, delivery_ids=delivery_ids, report_id=report_id, channel=channel, since=since
+        retry.select_units, delivery_ids=delivery_ids, report_id=report_id, channel=channel, since=since_at
     )
     for line in skipped:
         log.info(line)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 import aiosmtplib
+
+from ris.clock import local
 
 Security = Literal["starttls", "tls", "none"]
 SECURITIES: tuple[str, ...] = ("starttls", "tls", "none")
@@ -105,7 +106,7 @@ class Reminder:
 
 
 def _local(moment: dt.datetime, timezone: str) -> str:
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%d/%m/%Y à %H:%M")
+    return local(moment, timezone).strftime("%d/%m/%Y à %H:%M")
 
 
 def reminder_message(

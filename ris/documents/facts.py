@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from ris import specialties
+from ris.clock import local
 from ris.identity.datamatrix import INS_OIDS, DatamatrixError, payload_for
 from ris.identity.gate import ins_transmissible
 from ris.routing import listed_recipients
@@ -94,12 +95,6 @@ class Facts:
     def ins_nature(self) -> str:
         """'NIA' or 'NIR', told by the OID (the digits cannot tell them apart, ins.md §5)."""
         return "NIA" if self.patient.ins_oid == NIA_OID else "NIR"
-
-
-def local(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    """The store keeps UTC; SQLite hands it back naive."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return aware.astimezone(zone)
 
 
 def _person(row: Correspondent, field: str, *, rpps_required: bool) -> Person:

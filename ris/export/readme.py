@@ -3,13 +3,13 @@ it without access to this engine's documentation."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from ris.export.schemas import SCHEMAS
+from ris.export.scope import Scope
 
 
-def readme(as_of: dt.datetime, since: dt.date | None, counts: dict[str, int], document_files: int) -> str:
-    depth = f"from {since.isoformat()} on" if since else "the whole history"
+def readme(scope: Scope, counts: dict[str, int], document_files: int) -> str:
+    as_of = scope.as_of
+    depth = f"from {scope.since.isoformat()} ({scope.zone}) on" if scope.since else "the whole history"
     rows = "\n".join(
         f"| `{entity}.jsonl` | {counts[entity]} | {SCHEMAS[entity]['description']} | "
         f"`schemas/{entity}.schema.json` |"

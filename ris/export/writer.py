@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from ris.export.readme import readme
 from ris.export.schemas import ENTITIES, SCHEMAS
+from ris.export.scope import Scope
 from ris.store.db import get_engine
 from ris.store.models import (
     AuditEntry,
@@ -48,16 +49,6 @@ Progress = Callable[[str, int], None]  # (entity, rows just written)
 
 class ExportRefused(ValueError):
     """The export cannot be written where it was asked (the folder is not empty...)."""
-
-
-@dataclass(frozen=True)
-class Scope:
-    as_of: dt.datetime
-    since: dt.date | None = None
-
-    @property
-    def since_at(self) -> dt.datetime | None:
-        return dt.datetime.combine(self.since, dt.time.min, tzinfo=dt.UTC) if self.since else None
 
 
 class _HashingFile:
@@ -239,13 +230,18 @@ def count_scope(session: Session, scope: Scope) -> dict[str, int]:
 
 
 def write_export(
-    session: Session, out: Path, *, since: dt.date | None = None, progress: Progress | None = None
+    session: Session,
+    out: Path,
+    *,
+    since: dt.date | None = None,
+    zone: str = "UTC",
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write the export into `out` (created, or empty) and return its manifest."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportRefused(f"--out {out}: must be a new or empty folder (an export is never merged)")
     out.mkdir(parents=True, exist_ok=True)
-    scope = Scope(as_of=utcnow(), since=since)
+    scope = Scope(as_of=utcnow(), since=since, zone=zone)
     export = _Export(out, progress)
     for entity in ENTITIES:  # the schemas' order: a line's references come before it
         export.write_file(
@@ -254,11 +250,12 @@ def write_export(
         )
         export.write_lines(entity, LINES[entity](session, scope, export))
     document_files = sum(1 for path in export.files if path.startswith("documents/"))
-    export.write_file("README.md", readme(scope.as_of, since, export.counts, document_files).encode())
+    export.write_file("README.md", readme(scope, export.counts, document_files).encode())
     manifest = {
         "format": FORMAT,
         "as_of": scope.as_of.isoformat(),
         "since": since.isoformat() if since else None,
+        "timezone": zone,
         "counts": {**export.counts, "document_files": document_files},
         "files": dict(sorted(export.files.items())),
     }
@@ -267,9 +264,14 @@ def write_export(
 
 
 def export_database(
-    out: Path, *, since: dt.date | None = None, progress: Progress | None = None, url: str | None = None
+    out: Path,
+    *,
+    since: dt.date | None = None,
+    zone: str = "UTC",
+    progress: Progress | None = None,
+    url: str | None = None,
 ) -> dict[str, Any]:
     """`write_export` in a read-only session of its own: not a unit of work, which on SQLite would hold the
     write lock (and stall every run) for as long as the export takes."""
     with Session(get_engine(url)) as session:
-        return write_export(session, out, since=since, progress=progress)
+        return write_export(session, out, since=since, zone=zone, progress=progress)

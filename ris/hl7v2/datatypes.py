@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+
+from ris.clock import local
 
 
 def dtm(when: dt.datetime, tz: str) -> str:
     """HL7 DTM in the site's local time, to the second (HL7 v2 dates carry no zone in the ANS examples)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(ZoneInfo(tz)).strftime("%Y%m%d%H%M%S")
+    return local(when, tz).strftime("%Y%m%d%H%M%S")
 
 
 def yes_no(flag: bool) -> str:

@@ -19,6 +19,7 @@ from ris.settings import SiteSettings
 from ris.store.models import IdentityStatus
 from tests import factories
 from tests.documents.conftest import ADRUN_ZOE, PROVISOIRE_MATRICULE, pdftotext, replace
+from tests.site_clock import PARIS_MIDNIGHT_SUMMER, PARIS_MIDNIGHT_WINTER, at_instant
 
 RGPD = "Mentions RGPD : vos données sont traitées par le centre ; délégué : dpo@exemple.fr."
 LONG_BODY = "\n\n".join(
@@ -36,7 +37,7 @@ def write(tmp_path: Path, built: documents.BuiltDocuments, name: str = "cr.pdf")
 
 
 def test_qualified_report_content(session: Session, settings: SiteSettings, tmp_path: Path) -> None:
-    bundle = factories.validated_report(session, copies=2)
+    bundle = at_instant(factories.validated_report(session, copies=2), PARIS_MIDNIGHT_WINTER)
     built = documents.build(bundle, settings)
     text = pdftotext(write(tmp_path, built))
     for expected in (
@@ -65,8 +66,7 @@ def test_qualified_report_content(session: Session, settings: SiteSettings, tmp_
     ):
         assert expected in text, expected
     assert " ".join(settings.rgpd_notice.split()[:12]) in " ".join(text.split())
-    validated = bundle.version.validated_at  # stored UTC; printed in Europe/Paris (UTC+1 in November)
-    assert f"Validé le {validated:%d/%m/%Y} à " in text
+    assert "Validé le 05/12/2026 à 00:30 par Dr Émile LEFÈVRE" in text  # PARIS_MIDNIGHT_WINTER
 
 
 def test_validation_time_is_printed_in_paris_time(session: Session, settings: SiteSettings) -> None:
@@ -174,6 +174,7 @@ def test_replacement_banner_and_rgpd_footer_on_every_page(
 ) -> None:
     first = factories.validated_report(session)
     bundle = replace(session, first, body=LONG_BODY)
+    bundle.previous.validated_at = PARIS_MIDNIGHT_SUMMER  # 01:30 on 15 July in Paris
     custom = settings.model_copy(
         update={
             "replacement_notice": "Ce compte rendu annule et remplace celui du {date}.",
@@ -183,8 +184,7 @@ def test_replacement_banner_and_rgpd_footer_on_every_page(
     path = write(tmp_path, documents.build(bundle, custom))
     pages = pdftotext(path).split("\f")[:-1]
     assert len(pages) >= 2
-    previous = bundle.previous.validated_at
-    assert f"Ce compte rendu annule et remplace celui du {previous:%d/%m/%Y}." in pages[0]
+    assert "Ce compte rendu annule et remplace celui du 15/07/2026." in pages[0]
     for number, page in enumerate(pages, start=1):
         assert RGPD in page
         assert f"Page {number} / {len(pages)}" in page
@@ -199,7 +199,7 @@ def test_file_name_is_ascii_with_underscores(session: Session, settings: SiteSet
             session, **{**ADRUN_ZOE, "birth_name": "DE LA FONTAINE-ÉPÉE", "first_birth_given_name": "ZOÉ"}
         ),
     )
-    name = documents.build(bundle, settings).pdf_filename
-    assert name == f"{bundle.version.validated_at:%Y%m%d}_CR_d_imagerie_medicale_DE-LA-FONTAINE-EPEE_ZOE.pdf"
+    name = documents.build(at_instant(bundle, PARIS_MIDNIGHT_WINTER), settings).pdf_filename
+    assert name == "20261205_CR_d_imagerie_medicale_DE-LA-FONTAINE-EPEE_ZOE.pdf"  # the day in Paris
     assert name.isascii()
     assert "DE-LA-FONTAINE" not in repr(documents.build(bundle, settings))
