@@ -1,18 +1,21 @@
 """Whole-lifecycle speed: validated reports through the engine to the sandbox PFI and its receipts.
 
-    python -m bench.lifecycle --mode bare|single-box|postgres --reports N [--rate R] --json FILE
-    python -m bench.lifecycle --all --reports N [--rate R]     # the three modes, into BENCHMARKS.md
+    python -m bench.lifecycle --mode bare|single-box|postgres|ha --reports N [--rate R] [--chaos] --json FILE
+    python -m bench.lifecycle --all --reports N [--rate R]   # every mode, chaos included: BENCHMARKS.md
+    python -m bench.lifecycle --history 5000 --rate R        # the cost curves over a long history
 
 - `bare`: the same `ris` code with no Prefect (identity check, documents in the process pool, planning,
   HL7 over MLLP, ZAM receipts), driven by asyncio in this process.
-- `single-box`: `ris up` as a site runs it (Prefect server on SQLite, one engine worker in the same
-  process, listeners), configured with blocks that point at a sandbox PFI running in its own process.
-- `postgres`: the same with the Prefect server and the engine database on a private PostgreSQL, and a
-  second worker (`ris worker --pool ris`).
+- `single-box`, `postgres`, `ha`: the engine as a site runs it (bench/sites.py), configured with blocks
+  that point at a sandbox PFI running in its own process; `--chaos` kills a worker, an API server
+  (`ha`) and restarts PostgreSQL during the burst (bench/chaos.py).
 
 Reports are validated all at once, or at a steady R per second. Latency: validation → the last channel
 acknowledged (ZAM receipts included). CPU: every process of the engine (workers, their rendering pools,
-the Prefect server, PostgreSQL), not the sandbox PFI nor this driver. Memory: the workers with their pools.
+the Prefect servers, PostgreSQL, Redis), not the sandbox PFI nor this driver. Memory: the workers with
+their pools. Failed runs: report runs that ended Failed or Crashed; duplicates: copies the sandbox PFI
+filed twice, from its own records. Everything the bench starts is stopped at its end, on Ctrl-C and on
+SIGTERM too.
 """
 
 from __future__ import annotations
@@ -25,41 +28,37 @@ os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "10")
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from bench.chaos import Chaos
 from bench.report import ROOT, machine, percentile, write_section
+from bench.sites import HighAvailability, OneServer, backing_services, free_port, site_env
 from ris import reports, worklist
 from ris.demo import sample_worklist, validator_for
 from ris.store import db
-from ris.store.db import session_scope
 from ris.store.models import Delivery, DeliveryEvent, DeliveryStatus, ReportVersion
+from ris.store.transient import is_transient
 
 HEADING = "## Lifecycle"
-MODES = ("bare", "single-box", "postgres")
+HISTORY_HEADING = "## Lifecycle over a long history"
+MODES = ("bare", "single-box", "postgres", "ha")
 DONE = (DeliveryStatus.acknowledged, DeliveryStatus.read)
 WAITING = (DeliveryStatus.pending, DeliveryStatus.sent)
-RIS = [sys.executable, "-m", "cli.main"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- measuring the engine's processes ------------------------------------------------------------------
@@ -70,23 +69,28 @@ def role(process: psutil.Process) -> str:
         line = " ".join(process.cmdline())
     except psutil.Error:
         return "gone"
-    if "prefect_server_app" in line or "prefect server start" in line:
-        return "prefect server"
-    if "multiprocessing" in line:
-        return "rendering pool"
-    if "postgres" in line:
-        return "database"
-    return "worker"
+    roles = (
+        (("prefect_server_app", "prefect server"), "prefect server"),
+        (("multiprocessing",), "rendering pool"),
+        (("postgres",), "database"),
+        (("redis-server",), "redis"),
+        (("nginx",), "load balancer"),
+        (("hl7 listen", "identity listen"), "listener"),
+    )
+    return next((name for marks, name in roles if any(mark in line for mark in marks)), "worker")
 
 
 @dataclass
 class Meter:
-    """CPU seconds and memory of a set of process trees: a tree's exited, waited-for children are in
-    its `children_*` times, the live ones are read on their own."""
+    """CPU seconds and memory of a set of process trees. Every process ever seen keeps its last reading
+    of its own CPU time, so that one killed or restarted (`--chaos`), or a rendering process replaced,
+    still counts what it used until then; a process born and gone between two readings (every poll of
+    the bench) is missed."""
 
     roots: list[psutil.Process] = field(default_factory=list)
     peak_rss: float = 0.0
     rss_samples: list[float] = field(default_factory=list)
+    _seen: dict[int, tuple[str, float]] = field(default_factory=dict)  # pid -> (role, CPU seconds)
 
     def _members(self) -> list[tuple[str, psutil.Process]]:
         members = []
@@ -103,13 +107,15 @@ class Meter:
         return members
 
     def cpu(self) -> dict[str, float]:
-        by_role: dict[str, float] = {}
         for name, process in self._members():
             try:
                 t = process.cpu_times()
             except psutil.Error:
                 continue
-            by_role[name] = by_role.get(name, 0.0) + t.user + t.system + t.children_user + t.children_system
+            self._seen[process.pid] = (self._seen.get(process.pid, (name, 0.0))[0], t.user + t.system)
+        by_role: dict[str, float] = {}
+        for name, seconds in self._seen.values():
+            by_role[name] = by_role.get(name, 0.0) + seconds
         return by_role
 
     def profile(self, folder: str | None) -> list[subprocess.Popen]:
@@ -161,9 +167,21 @@ def reports_to_validate(count: int) -> tuple[dict[str, Any], list[dict[str, Any]
 
 
 def version_outcomes(database_url: str) -> dict[tuple[str, int], tuple[bool, float | None]]:
-    """Per validated version: (every delivery settled, seconds from validation to the last ack)."""
+    """Per validated version: (every delivery settled, seconds from validation to the last ack); a
+    transient fault of the database (its restart, under --chaos) is waited out like the engine does."""
+    for attempt in range(1, 30):
+        try:
+            return _outcomes(database_url)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            time.sleep(min(2.0, 0.2 * attempt))
+    return _outcomes(database_url)
+
+
+def _outcomes(database_url: str) -> dict[tuple[str, int], tuple[bool, float | None]]:
     outcomes = {}
-    with session_scope(database_url) as session:
+    with Session(db.get_engine(database_url)) as session:  # a read: no write lock on SQLite
         versions = session.exec(select(ReportVersion)).all()
         rows = session.exec(select(Delivery, DeliveryEvent).join(DeliveryEvent)).all()
     events: dict[tuple[str, int], list[tuple[Delivery, DeliveryEvent]]] = {}
@@ -181,35 +199,72 @@ def version_outcomes(database_url: str) -> dict[tuple[str, int], tuple[bool, flo
     return outcomes
 
 
+@dataclass(frozen=True)
+class RunCount:
+    """Report runs that ended Failed or Crashed, and those not ended yet."""
+
+    ended_badly: int
+    unfinished: int
+
+
+SETTLE_AFTER_RUNS_S = 30.0  # receipts still arriving once every run ended: wait this long, then stop
+
+
 async def drive(
     database_url: str,
     count: int,
     rate: float | None,
     start: Callable[[str, int], Awaitable[Any]],
+    runs: Callable[[], Awaitable[RunCount]],
     meter: Meter,
     timeout: float,
+    chaos: Chaos | None = None,
+    curve_every: int | None = None,
 ) -> dict[str, Any]:
+    """Validate `count` reports (all at once, or `rate` per second), with `chaos` inflicted meanwhile,
+    then wait until every version is settled, or every run has ended and nothing moved for a while (a
+    run that failed never settles), or `timeout`."""
     data, items = reports_to_validate(count)
-    with session_scope(database_url) as session:
-        worklist.load(session, data, actor="bench")
+    db.in_unit_of_work(functools.partial(worklist.load, data=data, actor="bench"), database_url)
     cpu_before = meter.cpu()
     profilers = meter.profile(os.environ.get("RIS_BENCH_PROFILE"))
     began = time.perf_counter()
+    faults = None
+    if chaos is not None:
+        chaos.began = began
+        faults = asyncio.create_task(chaos.inflict())
     for item in items:
-        with session_scope(database_url) as session:
-            version = reports.validate(session, item["id"], validator_for(item)).version
+        validated = functools.partial(reports.validate, report_id=item["id"], by_rpps=validator_for(item))
+        version = (await asyncio.to_thread(db.in_unit_of_work, validated, database_url)).version
         await start(item["id"], version)
         if rate:
             await asyncio.sleep(1 / rate)
     deadline = began + timeout
+    quiet_since, last = None, None
+    curve = Curve(curve_every, meter) if curve_every else None
+    poll_s = max(0.5, count / 1000)  # reading every outcome costs the database too
     while time.perf_counter() < deadline:
         meter.sample_memory()
-        outcomes = version_outcomes(database_url)
-        if len(outcomes) >= count and all(settled for settled, _ in outcomes.values()):
+        meter.cpu()  # a reading of every process, before one is killed or replaced
+        outcomes = await asyncio.to_thread(version_outcomes, database_url)
+        if curve is not None:
+            curve.sample(sum(settled for settled, _ in outcomes.values()))
+        chaos_over = faults is None or faults.done()
+        if chaos_over and len(outcomes) >= count and all(settled for settled, _ in outcomes.values()):
             break
-        await asyncio.sleep(0.5)
+        progress = sum(settled for settled, _ in outcomes.values())
+        if chaos_over and (await runs()).unfinished == 0 and progress == last:
+            quiet_since = quiet_since or time.perf_counter()
+            if time.perf_counter() - quiet_since > SETTLE_AFTER_RUNS_S:
+                break
+        else:
+            quiet_since = None
+        last = progress
+        await asyncio.sleep(poll_s)
     seconds = time.perf_counter() - began
     cpu_after = meter.cpu()
+    ended = await runs()
+    inflicted = await faults if faults is not None and faults.done() else []
     for profiler in profilers:
         profiler.send_signal(signal.SIGINT)
         profiler.wait(timeout=60)
@@ -218,6 +273,8 @@ async def drive(
     return {
         "reports": count,
         "completed": len(latencies),
+        "failed_runs": ended.ended_badly,
+        "unfinished_runs": ended.unfinished,
         "seconds": round(seconds, 2),
         "reports_per_s": round(len(latencies) / seconds, 3),
         "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
@@ -227,27 +284,87 @@ async def drive(
         "cpu_s_per_report_by_process": {k: round(v / count, 3) for k, v in sorted(cpu.items())},
         "worker_rss_first_mb": round(meter.rss_samples[0], 1) if meter.rss_samples else None,
         "worker_rss_last_mb": round(meter.rss_samples[-1], 1) if meter.rss_samples else None,
+        "chaos": inflicted,
+        **({"curve": curve.points} if curve is not None else {}),
     }
+
+
+@dataclass
+class Curve:
+    """CPU per report and worker memory along the run, one point every `every` settled reports: flat
+    when the cost does not grow with the history."""
+
+    every: int
+    meter: Meter
+    points: list[dict[str, float]] = field(default_factory=list)
+    _cpu: float = 0.0
+    _done: int = 0
+
+    def __post_init__(self) -> None:
+        self._cpu = sum(self.meter.cpu().values())
+
+    def sample(self, settled: int) -> None:
+        if settled < self._done + self.every:
+            return
+        cpu = sum(self.meter.cpu().values())
+        self.points.append(
+            {
+                "reports": settled,
+                "cpu_s_per_report": round((cpu - self._cpu) / (settled - self._done), 3),
+                "worker_rss_mb": round(self.meter.rss_samples[-1], 1),
+            }
+        )
+        self._cpu, self._done = cpu, settled
+
+
+async def report_runs() -> RunCount:
+    """The per-report flow runs (lifecycle, announcement, deletion) as the Prefect API of the current
+    settings tells them; scheduled flows are not counted."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    from flows.names import ANNOUNCEMENT_FLOW, DELETION_FLOW, LIFECYCLE_FLOW
+
+    per_report = FlowFilter(name=FlowFilterName(any_=[LIFECYCLE_FLOW, ANNOUNCEMENT_FLOW, DELETION_FLOW]))
+
+    def having(*types: StateType) -> FlowRunFilter:
+        return FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types))))
+
+    async with get_client() as client:
+        bad = await client.count_flow_runs(
+            flow_filter=per_report, flow_run_filter=having(StateType.FAILED, StateType.CRASHED)
+        )
+        live = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED)
+        unfinished = await client.count_flow_runs(flow_filter=per_report, flow_run_filter=having(*live))
+    return RunCount(bad, unfinished)
 
 
 # --- the peers and the engine ----------------------------------------------------------------------------
 
 
+@dataclass
+class SandboxPfi:
+    """The sandbox PFI in its own process (its CPU is not the engine's); at its stop it says what it
+    received, duplicates included (`received`)."""
+
+    port: int
+    summary_file: Path
+    received: dict[str, int] = field(default_factory=dict)
+
+
 @asynccontextmanager
-async def sandbox_pfi(zam_port: int):
-    """The sandbox PFI in its own process (its CPU is not the engine's)."""
-    port = free_port()
+async def sandbox_pfi(zam_port: int, folder: Path):
+    pfi = SandboxPfi(free_port(), folder / "pfi-summary.json")
+    command = [sys.executable, "-m", "sandbox.pfi", "--port", str(pfi.port), "--zam-port", str(zam_port)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox.pfi",
-            "--port",
-            str(port),
-            "--zam-port",
-            str(zam_port),
-            "--no-matrix-check",
-        ],
+        [*command, "--no-matrix-check", "--summary", str(pfi.summary_file)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -255,10 +372,12 @@ async def sandbox_pfi(zam_port: int):
     )
     try:
         assert "listening" in process.stdout.readline()
-        yield port
+        yield pfi
     finally:
         process.terminate()
         process.wait(timeout=30)
+        with contextlib.suppress(OSError, ValueError):
+            pfi.received = json.loads(pfi.summary_file.read_text())
 
 
 async def bare(count: int, rate: float | None, timeout: float) -> dict[str, Any]:
@@ -275,14 +394,18 @@ async def bare(count: int, rate: float | None, timeout: float) -> dict[str, Any]
     from ris.store.db import unit_of_work
 
     settings = SiteSettings()
+    failures: list[BaseException] = []
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'ris.db'}"
         os.environ["RIS_DATABASE_URL"] = url
         db.upgrade(url)
         pool = process_pool.shared().start()
         me = Party(settings.hl7.sending_application, settings.facility.finess_geo)
-        async with ZamListener(me=me, tz=settings.timezone) as zam, sandbox_pfi(zam.port) as pfi_port:
-            client = PfiClient("127.0.0.1", pfi_port, 30)
+        async with (
+            ZamListener(me=me, tz=settings.timezone) as zam,
+            sandbox_pfi(zam.port, Path(folder)) as pfi,
+        ):
+            client = PfiClient("127.0.0.1", pfi.port, 30)
 
             async def lifecycle(report_id: str, version: int) -> None:
                 await unit_of_work(gate.check_version, report_id, version)
@@ -296,127 +419,94 @@ async def bare(count: int, rate: float | None, timeout: float) -> dict[str, Any]
 
             running: set[asyncio.Task[None]] = set()
 
+            def settled(task: asyncio.Task[None]) -> None:
+                running.discard(task)
+                if not task.cancelled() and task.exception() is not None:
+                    failures.append(task.exception())
+
             async def start(report_id: str, version: int) -> None:
                 task = asyncio.create_task(lifecycle(report_id, version))
                 running.add(task)
-                task.add_done_callback(running.discard)
+                task.add_done_callback(settled)
+
+            async def runs() -> RunCount:
+                return RunCount(ended_badly=len(failures), unfinished=len(running))
 
             meter = Meter([psutil.Process()])
-            result = await drive(url, count, rate, start, meter, timeout)
+            result = await drive(url, count, rate, start, runs, meter, timeout)
         process_pool.shutdown_shared()
-    return result
+    return {**result, "duplicates": pfi.received.get("filed_twice")}
 
 
-class Engine:
-    """`ris up` (and, for PostgreSQL, a second `ris worker`) as subprocesses configured like a site."""
-
-    def __init__(self, folder: Path, env: dict[str, str], workers: int) -> None:
-        self.folder, self.env, self.workers = folder, env, workers
-        self.processes: list[subprocess.Popen] = []
-        self.api_url = ""
-
-    def _spawn(self, args: list[str], env: dict[str, str], ready: str, log_name: str) -> subprocess.Popen:
-        """Start a process that logs to a file (an undrained pipe would block it mid-transaction) and
-        wait for the line saying it is ready."""
-        log = self.folder / log_name
-        with log.open("w") as out:
-            process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            text = log.read_text()
-            if ready in text:
-                return process
-            if process.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"{' '.join(args[2:])} did not start:\n{log.read_text()}")
-
-    def _up(self) -> subprocess.Popen:
-        process = self._spawn(
-            [*RIS, "up", "--prefect-port", str(free_port())], self.env, "Press Ctrl-C", "up.log"
-        )
-        self.api_url = next(
-            line.split()[-1]
-            for line in (self.folder / "up.log").read_text().splitlines()
-            if line.startswith("Prefect API:")
-        )
-        return process
-
-    @staticmethod
-    def _stop(process: subprocess.Popen) -> None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-    async def configure(self, zam_port: int, pfi_port: int) -> None:
-        """A first start creates the server and the pool; the site's blocks are saved; the next start
-        serves with them (its listeners read them at start)."""
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        from blocks import DEFAULT_NAME
-        from blocks.pfi import PfiEndpoint
-        from blocks.site import SiteSettingsBlock
-
-        first = self._up()
-        try:
-            with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
-                await SiteSettingsBlock().asave(DEFAULT_NAME, overwrite=True)
-                await PfiEndpoint(
-                    host="127.0.0.1", port=pfi_port, receipt_port=zam_port, ack_timeout_s=30
-                ).asave(DEFAULT_NAME, overwrite=True)
-        finally:
-            self._stop(first)
-
-    def start(self) -> list[psutil.Process]:
-        self.processes = [self._up()]
-        env = {**self.env, "PREFECT_API_URL": self.api_url}
-        for n in range(1, self.workers):
-            args = [*RIS, "worker", "--pool", "ris", "--name", f"bench-{n}"]
-            self.processes.append(self._spawn(args, env, "started", f"worker-{n}.log"))
-        return [psutil.Process(p.pid) for p in self.processes]
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            self._stop(process)
-
-
-async def orchestrated(mode: str, count: int, rate: float | None, timeout: float) -> dict[str, Any]:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+async def orchestrated(
+    mode: str,
+    count: int,
+    rate: float | None,
+    timeout: float,
+    chaos: bool = False,
+    curve_every: int | None = None,
+) -> dict[str, Any]:
+    """The engine as a site runs it (bench.sites), the sandbox PFI in its own process, `count` reports
+    driven through it, with the faults of bench.chaos when `chaos`."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     from deployments.runs import start_lifecycle
-    from tests.pgcluster import PrivatePostgres
 
-    async with AsyncExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RIS_"))}
-        env.update(RIS_DATA_DIR=str(folder), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
-        database = None
-        if mode == "postgres":
-            database = stack.enter_context(PrivatePostgres("-c max_connections=200"))
-            database.create_database("ris")
-            database.create_database("prefect")
-            env["RIS_DATABASE_URL"] = database.url("ris")
-            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database.url("prefect", "asyncpg")
-        else:
+    if chaos and mode == "single-box":
+        raise SystemExit("--chaos needs several workers and PostgreSQL: --mode postgres or ha")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as tmp,
+        backing_services(postgres=mode != "single-box", redis=mode == "ha") as (database, broker),
+    ):
+        folder = Path(tmp)
+        env = site_env(folder)
+        if database is None:
             env["RIS_DATABASE_URL"] = f"sqlite:///{folder / 'ris.db'}"
-        engine = Engine(folder, env, workers=2 if mode == "postgres" else 1)
+        else:
+            env["RIS_DATABASE_URL"] = database.url("ris")
+        if mode == "postgres":
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database.url("prefect", "asyncpg")
+        site = (
+            HighAvailability(folder, env, database, broker)
+            if mode == "ha"
+            else OneServer(folder, env, workers=2 if mode == "postgres" else 1, postgres=database)
+        )
+        db.upgrade(env["RIS_DATABASE_URL"])
         zam_port = free_port()
-        pfi_port = await stack.enter_async_context(sandbox_pfi(zam_port))
-        await engine.configure(zam_port, pfi_port)
-        meter = Meter(engine.start())
-        stack.callback(engine.stop)
-        if database is not None:
-            meter.roots.append(psutil.Process(database.postmaster_pid()))
-        with temporary_settings(updates={PREFECT_API_URL: engine.api_url}):
-            return await drive(env["RIS_DATABASE_URL"], count, rate, start_lifecycle, meter, timeout)
+        async with sandbox_pfi(zam_port, folder) as pfi:
+            try:
+                await site.configure(zam_port, pfi.port)
+                meter = Meter(site.start())
+                api = {PREFECT_API_URL: site.api_url, PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"]}
+                with temporary_settings(updates=api):
+                    result = await drive(
+                        env["RIS_DATABASE_URL"],
+                        count,
+                        rate,
+                        start_lifecycle,
+                        report_runs,
+                        meter,
+                        timeout,
+                        Chaos(site, meter.roots) if chaos else None,
+                        curve_every,
+                    )
+            finally:
+                site.stop()
+        return {**result, "duplicates": pfi.received.get("filed_twice")}
 
 
-async def measure(mode: str, count: int, rate: float | None, timeout: float) -> dict[str, Any]:
-    result = await (
-        bare(count, rate, timeout) if mode == "bare" else orchestrated(mode, count, rate, timeout)
-    )
+async def measure(
+    mode: str,
+    count: int,
+    rate: float | None,
+    timeout: float,
+    chaos: bool = False,
+    curve_every: int | None = None,
+) -> dict[str, Any]:
+    if mode == "bare":
+        result = await bare(count, rate, timeout)
+    else:
+        result = await orchestrated(mode, count, rate, timeout, chaos, curve_every)
     return {"mode": mode, "rate": rate, **result}
 
 
@@ -424,7 +514,8 @@ async def measure(mode: str, count: int, rate: float | None, timeout: float) -> 
 
 
 def _load(r: dict[str, Any]) -> str:
-    return f"{r['rate']:g}/s" if r["rate"] else "all at once"
+    load = f"{r['rate']:g}/s" if r["rate"] else "all at once"
+    return f"{load}, chaos" if r.get("chaos") else load
 
 
 def _by_process(r: dict[str, Any]) -> str:
@@ -440,28 +531,49 @@ def _row(r: dict[str, Any], bare: dict[str, Any] | None) -> str:
     speed = _ratio(r["reports_per_s"], bare and bare["reports_per_s"])
     cpu = _ratio(r["cpu_s_per_report"], bare and bare["cpu_s_per_report"])
     return (
-        f"| {r['mode']} | {_load(r)} | {r['completed']}/{r['reports']} | {r['reports_per_s']:.2f} | {speed} "
+        f"| {r['mode']} | {_load(r)} | {r['completed']}/{r['reports']} | {r.get('failed_runs', 0)} "
+        f"| {r.get('duplicates', 0)} | {r['reports_per_s']:.2f} | {speed} "
         f"| {r['latency_p50_s']} s / {r['latency_p95_s']} s | {r['cpu_s_per_report']:.2f} | {cpu} "
         f"| {r['peak_rss_mb']:.0f} |"
     )
 
 
+def _single_box_median(results: list[dict[str, Any]]) -> list[str]:
+    runs = [r for r in results if r["mode"] == "single-box" and not r["rate"]]
+    if len(runs) < 3:
+        return []
+    speed = statistics.median(r["reports_per_s"] for r in runs)
+    cpu = statistics.median(r["cpu_s_per_report"] for r in runs)
+    return [
+        f"Single box, median of {len(runs)} runs all at once: {speed:.2f} reports/s, {cpu:.2f} CPU s per "
+        "report (targets: ≥ 2 reports/s, ≤ 0.5 CPU s).",
+        "",
+    ]
+
+
 def section(results: list[dict[str, Any]]) -> str:
     bare = {r["rate"]: r for r in results if r["mode"] == "bare"}
+    chaos = [r for r in results if r.get("chaos")]
     lines = [
         HEADING,
         "",
         "Validated reports of the sample worklist through the whole lifecycle against the sandbox PFI "
-        "(`python -m bench.lifecycle --all`), one run per line, all from one invocation. Latency: "
-        "validation → last channel acknowledged (ZAM receipts included); CPU: every engine process "
-        "(workers, rendering pools, Prefect server, PostgreSQL); memory: the workers with their pools. "
-        "Ratios compare with `bare` under the same load.",
+        "(`python -m bench.lifecycle --all`), one run per line, all from one invocation. Failed runs: "
+        "report runs that ended Failed or Crashed; duplicates: copies the sandbox PFI filed twice (the same "
+        "content under two MSH-10), from its own records. Latency: validation → last channel acknowledged "
+        "(ZAM receipts included); CPU: every engine process (workers, rendering pools, Prefect servers and "
+        "services, load balancer, PostgreSQL, Redis); memory: the workers with their pools. Ratios compare "
+        "with `bare` under the same load.",
         "",
-        "| mode | load | completed | reports/s | ÷ bare | latency p50 / p95 | CPU s/report | × bare "
-        "| peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mode | load | completed | failed runs | duplicates | reports/s | ÷ bare | latency p50 / p95 "
+        "| CPU s/report | × bare | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *[_row(r, bare.get(r["rate"])) for r in results],
         "",
+        *_single_box_median(results),
+        *(["Chaos (bench/chaos.py), as inflicted:", ""] if chaos else []),
+        *[f"- {r['mode']}: " + "; ".join(r["chaos"]) for r in chaos],
+        *([""] if chaos else []),
         "CPU per report by process:",
         "",
         *[f"- {r['mode']} ({_load(r)}): " + _by_process(r) for r in results],
@@ -471,25 +583,88 @@ def section(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def history_section(result: dict[str, Any]) -> str:
+    """The curves of a long run at a steady rate: CPU per report and worker memory along the history."""
+    r = result
+    command = f"python -m bench.lifecycle --history {r['reports']} --rate {r['rate']:g}"
+    rows = [
+        f"| {p['reports']} | {p['cpu_s_per_report']:.3f} | {p['worker_rss_mb']:.0f} |" for p in r["curve"]
+    ]
+    lines = [
+        HISTORY_HEADING,
+        "",
+        f"{r['reports']} reports at a steady {r['rate']:g} per second through the {r['mode']} mode "
+        f"(`{command}`): {r['completed']} completed, {r['failed_runs']} failed runs, {r['duplicates']} "
+        "duplicates. Each line: the CPU per report of every engine process over the reports settled "
+        "since the line before, and the workers' memory (with their rendering pools) at that point.",
+        "",
+        "| reports settled | CPU s per report (window) | worker RSS MB |",
+        "|---|---|---|",
+        *rows,
+        "",
+        machine(),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM (a timeout, a CI job cancelled) unwinds like Ctrl-C: every process started is stopped."""
+    raise KeyboardInterrupt
+
+
+# --all: each mode all at once (the single box three times, for its median), the scaled-out modes with and
+# without chaos, then bare and the single box at a steady rate (latency under a load they keep up with).
+ALL_RUNS = (
+    ("bare", False, False),
+    *(("single-box", False, False),) * 3,
+    ("postgres", False, False),
+    ("postgres", False, True),
+    ("ha", False, False),
+    ("ha", False, True),
+    ("bare", True, False),
+    ("single-box", True, False),
+)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=MODES)
-    parser.add_argument("--all", action="store_true", help="every mode, all at once and at --rate")
+    parser.add_argument("--all", action="store_true", help="every mode, with chaos, into BENCHMARKS.md")
+    parser.add_argument("--history", type=int, metavar="N", help="N reports at --rate: the cost curves")
+    parser.add_argument(
+        "--chaos", action="store_true", help="kill a worker, an API server, restart PostgreSQL"
+    )
     parser.add_argument("--reports", type=int, default=60)
     parser.add_argument("--rate", type=float, default=None, help="reports validated per second")
     parser.add_argument("--json", type=Path, help="write the result(s) as JSON here")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    if bool(args.mode) == args.all:
-        parser.error("give --mode or --all")
-    loads = (None, args.rate or 0.5)
-    runs = [(args.mode, args.rate)] if args.mode else [(m, r) for m in MODES for r in loads]
+    if sum(map(bool, (args.mode, args.all, args.history))) != 1:
+        parser.error("give one of --mode, --all, --history")
+    if args.history:
+        rate = args.rate or 1.0
+        result = asyncio.run(
+            measure(
+                args.mode or "single-box", args.history, rate, args.timeout, curve_every=args.history // 20
+            )
+        )
+        print(json.dumps(result), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_section(HISTORY_HEADING, history_section(result))
+        return
+    runs = (
+        [(args.mode, args.rate, args.chaos)]
+        if args.mode
+        else [(mode, (args.rate or 0.5) if steady else None, chaos) for mode, steady, chaos in ALL_RUNS]
+    )
     results = []
-    for mode, rate in runs:
-        results.append(asyncio.run(measure(mode, args.reports, rate, args.timeout)))
-        text = json.dumps(results[0] if args.mode else results, indent=2)
+    for mode, rate, chaos in runs:
+        results.append(asyncio.run(measure(mode, args.reports, rate, args.timeout, chaos)))
         print(json.dumps(results[-1]), flush=True)  # each run as it ends: a long series keeps its figures
         if args.json:
+            text = json.dumps(results[0] if args.mode else results, indent=2)
             args.json.write_text(text + "\n", encoding="utf-8")
     if args.all:
         write_section(HEADING, section(results))

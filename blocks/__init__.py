@@ -14,19 +14,22 @@ from prefect.blocks.core import Block
 from prefect.context import FlowRunContext, TaskRunContext
 from pydantic import ValidationError
 
+from ris.scheduled import CONFIGURE, NotConfigured
+
 DEFAULT_NAME = "default"
 B = TypeVar("B", bound=Block)
 _RUN_CACHE_SIZE = 512  # runs in flight on one worker, with a wide margin
 _per_run: OrderedDict[tuple[str, str, str], Block] = OrderedDict()
 
 
-class BlockNotSaved(LookupError):
-    """A block the engine needs is not saved on the Prefect server it talks to."""
+class BlockNotSaved(NotConfigured):
+    """A block the engine needs is not saved on the Prefect server it talks to. A scheduled job that
+    meets it has nothing to do (ris.scheduled); anything else fails with its text."""
 
     def __init__(self, block_cls: type[Block], name: str) -> None:
         super().__init__(
             f"the {block_cls.get_block_type_name()} block {name!r} is not saved on this Prefect server: "
-            "create it in the Prefect UI (Blocks), or run `ris demo` for the sandbox configuration"
+            f"create it {CONFIGURE}, or run `ris demo` for the sandbox configuration"
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 from prefect.client.orchestration import get_client
+from prefect.exceptions import TerminationSignal
 from sqlmodel import select
 
 from cli.common import fail
@@ -20,6 +21,7 @@ from deployments import WORK_POOL
 from deployments.runs import start_announcement, start_lifecycle
 from flows.mss_receipts import mss_receipts
 from ris import reports, worklist
+from ris.auth import demo_users
 from ris.config import EngineConfig
 from ris.demo import CORRECTION, follow_ups, sample_worklist, validator_for
 from ris.directory.importer import ImportSummary, import_mailboxes, import_persons, new_run_id
@@ -46,7 +48,10 @@ def run_until_stopped(work: Coroutine[Any, Any, T]) -> T | None:
 
     try:
         return asyncio.run(main())
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, TerminationSignal):
+        # TerminationSignal: a SIGTERM while the engine worker runs a flow in this process, whose engine holds
+        # SIGTERM for the run and raises it wherever the loop is; asyncio.run has cancelled and unwound
+        # `work` before it got here, as for the cancel of our own handler.
         typer.echo("stopped")
         return None
 
@@ -60,6 +65,7 @@ def _print_endpoints(box: SingleBox) -> None:
     ends = box.endpoints
     typer.echo(f"Prefect UI:        {ends.ui_url}")
     typer.echo(f"Prefect API:       {ends.api_url}")
+    typer.echo(f"UI sign-in:        {ends.sign_in}")
     typer.echo(f"engine worker:     {box.worker.name} (work pool {WORK_POOL})")
     typer.echo(f"ZAM listener:      {ends.zam}   (receipts from the PFI)")
     typer.echo(f"PAM-FR listener:   {ends.pam}   (identity: PID of PAM-FR ADT, ORM, OMI, SIU)")
@@ -181,6 +187,9 @@ async def _demo(
     url = f"sqlite:///{data_dir / 'ris.db'}"
     async with SingleBox(data_dir, url, prefect_port=prefect_port, sandbox=True, routes=routes) as box:
         _print_endpoints(box)
+        with session_scope() as session:  # no login needed: `--by` one of them, in this folder only
+            acting = demo_users.set_up(session, data_dir, url)
+        typer.echo(f"demo users:        {', '.join(acting)} (`--by` accepted in {data_dir} without a login)")
         data = sample_worklist(count)
         with session_scope() as session:
             loaded = worklist.load(session, data, actor="demo")

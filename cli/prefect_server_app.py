@@ -1,5 +1,6 @@
-"""The single box's Prefect server process: Prefect's own app (`create_app`) under uvicorn, as
-`prefect server start` runs it, with one addition.
+"""The engine's Prefect server process: Prefect's own app (`create_app`) under uvicorn, as
+`prefect server start` runs it, with one addition. The single box runs it with the services in the same
+process; `ris server api` runs it without them (`--no-services`), as an API server of the HA topology.
 
 On SQLite, a server transaction that loses a write race to another one is answered 503 ("database is
 locked"); Prefect's client then waits 2 s, then 4 s, before trying again, unless the answer says when to
@@ -7,7 +8,7 @@ come back. Under a burst of reports that back-off, not the work, set the pace. T
 a Retry-After between 0.2 and 1 s, drawn at random so that the clients that collided do not collide
 again: the write is tried again as soon as the other transaction is likely done.
 
-    python -m cli.prefect_server_app --host 127.0.0.1 --port 4200
+    python -m cli.prefect_server_app --host 127.0.0.1 --port 4200 [--no-services]
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4200)
+    parser.add_argument("--no-services", action="store_true", help="API and UI only (HA: services apart)")
     args = parser.parse_args()
-    uvicorn.run(RetrySoon(create_app(final=True)), host=args.host, port=args.port, log_level="warning")
+    app = create_app(final=True, webserver_only=args.no_services)
+    uvicorn.run(RetrySoon(app), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

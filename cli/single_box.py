@@ -21,7 +21,7 @@ from pathlib import Path
 
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from blocks import DEFAULT_NAME, BlockNotSaved
 from blocks.dmp import DmpEndpoint
@@ -30,16 +30,19 @@ from blocks.mail import MailSender
 from blocks.mssante import MssanteOperator
 from blocks.pfi import PfiEndpoint, load_pfi_endpoint
 from blocks.site import SiteSettingsBlock, load_site_settings
+from cli.api_auth import FROM_DATA_FOLDER, AuthString, auth_file, engine_auth_string
 from cli.prefect_server import QUIET, PrefectServer
 from cli.single_box_file import write_note
 from deployments import WORK_POOL
 from deployments.alerts import set_up_alerts
 from deployments.apply import apply_deployments
+from deployments.runs import start_identity_verification
 from deployments.worker import RisWorker
 from ris.channels.hl7.listener import ZamListener
 from ris.hl7v2.ack_writer import Party
 from ris.identity.insi_client import bundled_wsdl
 from ris.identity.intake import IntakePolicy, PamIntake
+from ris.listener_settings import ConfiguredPeer, ListenerSettingsError
 from ris.settings import DmpSending, MssanteSending, SiteSettings
 from ris.store import db
 from sandbox.dmp import DmpSandbox
@@ -51,6 +54,7 @@ from tasks.report_state import emit_applied
 
 log = logging.getLogger("ris.single_box")
 SANDBOX_IDAM = "SANDBOX-IDAM"
+SANDBOX_PFI = ("PFI-SANDBOX", "PFI-DEMO")  # the sandbox PFI's MSH-3 / MSH-4
 BLOCK_TYPES = (SiteSettingsBlock, PfiEndpoint, InsiEndpoint, MailSender, MssanteOperator, DmpEndpoint)
 # Runs in flight at once: the Prefect server on SQLite serialises its writes, and more runs only make
 # more of them collide (each collision costs a retry).
@@ -61,6 +65,7 @@ SINGLE_BOX_LIMIT = 4
 class Endpoints:
     ui_url: str
     api_url: str
+    sign_in: str  # what the UI asks for: where the API's auth string is
     zam: str
     pam: str
     pfi: str | None = None  # the sandbox peers, in sandbox mode
@@ -126,14 +131,20 @@ class SingleBox:
         os.environ["RIS_DATABASE_URL"] = self.database_url
         db.upgrade(self.database_url)
 
-        server = PrefectServer(self.data_dir / "prefect", self.prefect_port)
+        # The API answers only to the engine's clients: this process (the worker, the listeners) and the
+        # `ris` commands of this data folder (they read the string the note points to).
+        auth = engine_auth_string(self.data_dir)
+        server = PrefectServer(self.data_dir / "prefect", self.prefect_port, auth_string=auth.value)
         await server.start()
         self._stack.callback(server.stop)
         self._stack.push_async_callback(_flush_to_prefect)  # unwinds before the server stops
-        os.environ["PREFECT_API_URL"] = server.api_url
-        note = write_note(self.data_dir, server.api_url, server.ui_url)  # for `ris` in other terminals
+        # In the environment too: Prefect's event and log threads read their settings from it.
+        os.environ.update(PREFECT_API_URL=server.api_url, PREFECT_API_AUTH_STRING=auth.value)
+        note = write_note(self.data_dir, server.api_url, server.ui_url, auth.source)  # for other terminals
         self._stack.callback(note.unlink, missing_ok=True)
-        self._stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
+        self._stack.enter_context(
+            temporary_settings(updates={PREFECT_API_URL: server.api_url, PREFECT_API_AUTH_STRING: auth.value})
+        )
         for block_type in BLOCK_TYPES:  # so that the UI offers them in its catalogue
             await block_type.register_type_and_schema()
 
@@ -150,6 +161,7 @@ class SingleBox:
         self.endpoints = Endpoints(
             ui_url=server.ui_url,
             api_url=server.api_url,
+            sign_in=_sign_in(auth, self.data_dir),
             zam=f"mllp://{zam.server.host}:{zam.port}" if zam else "not started",
             pam=f"mllp://{pam.host}:{pam.port}" if pam else "not started",
             pfi=f"mllp://127.0.0.1:{self.pfi.port}" if self.pfi else None,
@@ -171,18 +183,27 @@ class SingleBox:
             raise RuntimeError("the engine worker did not start")
 
     async def _start_listeners(self) -> tuple[ZamListener | None, object | None]:
-        """The receipt and identity listeners, as the site configured them; a missing block is reported
-        (`missing`) and what needs it stays off until the next start."""
+        """The receipt and identity listeners, as the site configured them, each accepting only the peer
+        the PFI block names (`ris.listener_settings`); a missing block or setting is reported (`missing`)
+        and what needs it stays off until the next start."""
         try:
             site = await load_site_settings()
         except BlockNotSaved as exc:
             self.missing.append(str(exc))
             return None, None
-        pam = await self._stack.enter_async_context(self._pam(site).listener())
         try:
             endpoint = await load_pfi_endpoint()
         except BlockNotSaved as exc:
             self.missing.append(str(exc))
+            endpoint = None
+        peer = endpoint.peer() if endpoint else None
+        pam = await self._stack.enter_async_context(self._pam(site, peer).listener())
+        if endpoint is None:
+            return None, pam
+        try:
+            options = site.listeners.for_zam(peer)  # limits, TLS, allowlist, charset
+        except ListenerSettingsError as exc:
+            self.missing.append(f"the ZAM listener is not started: {exc}")
             return None, pam
         zam = ZamListener(
             endpoint.receipt_host,
@@ -190,7 +211,7 @@ class SingleBox:
             me=_party(site),
             tz=site.timezone,
             on_outcome=emit_applied,
-            **site.listeners.for_zam(),  # limits, TLS, allowlist, charset
+            **options,
         )
         return await self._stack.enter_async_context(zam), pam
 
@@ -201,8 +222,12 @@ class SingleBox:
             dmp=DmpSending(route=self.routes),
         )
         await SiteSettingsBlock(settings=site).asave(DEFAULT_NAME, overwrite=True)
+        # The sandbox PFI is the site's configured peer: only its ZAM, from this machine, are heard.
+        application, facility = SANDBOX_PFI
+        pfi = ConfiguredPeer(frozenset({f"{application}^{facility}"}), "127.0.0.1", what="the sandbox PFI")
+        heard = site.listeners.for_zam(pfi)
         zam = await self._stack.enter_async_context(
-            ZamListener(me=_party(site), tz=site.timezone, on_outcome=emit_applied)
+            ZamListener(me=_party(site), tz=site.timezone, on_outcome=emit_applied, **heard)
         )
         self.pfi = await self._stack.enter_async_context(
             # The demo site agreed with its PFI on combinations beyond the MSSanté matrix (site setting
@@ -213,6 +238,8 @@ class SingleBox:
                 zam_port=zam.port,
                 folder=self.data_dir / "pfi-received",
                 matrix_check=False,
+                application=application,
+                facility=facility,
             )
         )
         wsdl = bundled_wsdl()
@@ -265,22 +292,35 @@ class SingleBox:
             client_key=str(self.dmp.pki.client_key),
             key_passphrase=CLIENT_PASSPHRASE.decode(),
         ).asave(DEFAULT_NAME, overwrite=True)
-        await PfiEndpoint(host="127.0.0.1", port=self.pfi.port, receipt_port=zam.port).asave(
-            DEFAULT_NAME, overwrite=True
-        )
+        await PfiEndpoint(
+            host="127.0.0.1",
+            port=self.pfi.port,
+            receipt_port=zam.port,
+            application=application,
+            facility=facility,
+        ).asave(DEFAULT_NAME, overwrite=True)
         await InsiEndpoint(url=self.insi.url, wsdl_path=wsdl, idam=SANDBOX_IDAM).asave(
             DEFAULT_NAME, overwrite=True
         )
-        pam = await self._stack.enter_async_context(self._pam(site).listener())
+        pam = await self._stack.enter_async_context(self._pam(site, pfi).listener())
         return zam, pam
 
     @staticmethod
-    def _pam(site: SiteSettings) -> PamIntake:
+    def _pam(site: SiteSettings, peer: ConfiguredPeer | None) -> PamIntake:
+        """The PAM-FR intake, over the configured peer's link; every INS from another domain gets its
+        identity-verification run (rule 52)."""
         feed = site.identity_feed
         return PamIntake(
             IntakePolicy(frozenset(feed.own_domain), frozenset(feed.trusted_senders), feed.cares_directly),
-            **site.listeners.for_pam(),
+            start_identity_verification,
+            **site.listeners.for_pam(peer),
         )
+
+
+def _sign_in(auth: AuthString, data_dir: Path) -> str:
+    if auth.source == FROM_DATA_FOLDER:
+        return f"the API auth string, kept in {auth_file(data_dir)} (`ris env` prints it)"
+    return "the site's own API auth string (PREFECT_SERVER_API_AUTH_STRING)"
 
 
 def _party(site: SiteSettings) -> Party:

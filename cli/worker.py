@@ -18,8 +18,9 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(DEFAULT_LIMIT, min=1, help="Flow runs in flight at once in this worker"),
         name: str | None = typer.Option(None, help="Worker name shown in the UI (default: host and pid)"),
     ) -> None:
-        """Run the engine's flow runs of the pool in this process until Ctrl-C: the Prefect server is
-        PREFECT_API_URL, the engine database RIS_DATABASE_URL (both shared by every worker of the site)."""
+        """Run the engine's flow runs of the pool in this process until Ctrl-C: the Prefect API is
+        PREFECT_API_URL (any API server of the site) with its auth string PREFECT_API_AUTH_STRING, the
+        engine database RIS_DATABASE_URL (all three shared by every worker of the site)."""
         db.require_current()
         require_answering_api("a worker")
         engine_worker = RisWorker(pool, limit=limit, name=name)

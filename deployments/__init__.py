@@ -18,26 +18,12 @@ from flows.names import (
     EXPORT_FLOW,
     IDENTITY_FEED_FLOW,
     LIFECYCLE_FLOW,
-    MSS_RECEIPTS_FLOW,
     REMINDER_FLOW,
     RETRY_FLOW,
 )
 
 SPEC = Path(__file__).with_name("prefect.yaml")
 WORK_POOL = "ris"
-# Which entrypoint of prefect.yaml holds each flow (tests check that the names agree).
-ENTRYPOINTS = {
-    LIFECYCLE_FLOW: "flows/report_lifecycle.py:report_lifecycle",
-    RETRY_FLOW: "flows/delivery_retry.py:retry_delivery",
-    IDENTITY_FEED_FLOW: "flows/identity_feed.py:identity_feed",
-    ANNOUNCEMENT_FLOW: "flows/announcement.py:announcement_release",
-    DELETION_FLOW: "flows/report_deletion.py:report_deletion",
-    REMINDER_FLOW: "flows/reminders.py:report_reminders",
-    DIRECTORY_IMPORT_FLOW: "flows/directory_import.py:directory_import",
-    DASHBOARD_FLOW: "flows/dashboard.py:publish_dashboard_figures",
-    EXPORT_FLOW: "flows/export.py:portability_export",
-    MSS_RECEIPTS_FLOW: "flows/mss_receipts.py:mss_receipts",
-}
 
 
 @cache
@@ -46,11 +32,19 @@ def specs() -> tuple[dict[str, Any], ...]:
     return tuple(yaml.safe_load(SPEC.read_text(encoding="utf-8"))["deployments"])
 
 
+# Which entrypoint holds each flow, as prefect.yaml declares it (its `flow_name`; tests check it is the
+# flow's own name): prefect.yaml is the one place the mapping is written.
+ENTRYPOINTS: dict[str, str] = {spec["flow_name"]: spec["entrypoint"] for spec in specs()}
+
+
+def spec_of(flow_name: str) -> dict[str, Any]:
+    """The prefect.yaml entry of a flow's deployment."""
+    return next(s for s in specs() if s["flow_name"] == flow_name)
+
+
 def deployment_name(flow_name: str) -> str:
     """`<flow>/<deployment>` as `run_deployment` takes it."""
-    entrypoint = ENTRYPOINTS[flow_name]
-    spec = next(s for s in specs() if s["entrypoint"] == entrypoint)
-    return f"{flow_name}/{spec['name']}"
+    return f"{flow_name}/{spec_of(flow_name)['name']}"
 
 
 LIFECYCLE_DEPLOYMENT = deployment_name(LIFECYCLE_FLOW)

@@ -1,5 +1,6 @@
-"""Alerts for operations teams: two Prefect automations that notify once when a channel starts failing and
-once when it recovers, not once per report.
+"""Alerts for operations teams: Prefect automations that notify once when a channel starts failing and
+once when it recovers, not once per report; and once for each identity-vigilance worklist item left open
+longer than the site allows (rule 55).
 
 Every delivery outcome is an event `ris.delivery.acknowledged|failed|read` labelled with its channel
 (`tasks.report_state`: from each run, and from the ZAM listener of the engine's process as soon as a
@@ -7,10 +8,12 @@ receipt is applied). Per channel (`for_each`):
 - "RIS channel failing": after a success, the first failure notifies; the next failures do not (the
   trigger waits for a success again);
 - "RIS channel recovered": after a failure, the first success notifies.
+The `identity-worklist` flow emits `ris.identity-worklist.overdue` once per item open past the site
+setting `identity_worklist_alert_hours` ("RIS identity worklist item overdue" notifies each).
 The notification goes through the site's notification block named `ris-alerts`, of any type the Prefect
 UI offers (Custom Webhook, Slack, Microsoft Teams, SendGrid e-mail...); `RIS_ALERT_WEBHOOK_URL` makes
 `ris up` save a Custom Webhook one. Without that block, no automation is created and `ris up` says so.
-The message holds the channel, the delivery id and the time: no patient data.
+The message holds the channel, the delivery id, the item id and its kind, and the time: no patient data.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ BLOCK_NAME = "ris-alerts"
 WEBHOOK_ENV = "RIS_ALERT_WEBHOOK_URL"
 FAILING = "RIS channel failing"
 RECOVERED = "RIS channel recovered"
+WORKLIST_OVERDUE = "RIS identity worklist item overdue"
+OVERDUE_EVENT = "ris.identity-worklist.overdue"  # tasks.identity_worklist emits it (one per item)
 SUCCESSES = {"ris.delivery.acknowledged", "ris.delivery.read"}
 FAILURES = {"ris.delivery.failed"}
 # How long a trigger stays armed after the event that armed it (a success for "failing", a failure for
@@ -41,7 +46,7 @@ DETAIL = "{{ event.resource.id }} at {{ event.occurred }}"
 
 
 def automations(block_id: UUID) -> list[AutomationCore]:
-    """The two automations, notifying through the block `block_id`."""
+    """The automations, notifying through the block `block_id`."""
 
     def trigger(after: set[str], expect: set[str]) -> EventTrigger:
         return EventTrigger(
@@ -79,6 +84,26 @@ def automations(block_id: UUID) -> list[AutomationCore]:
                 )
             ],
         ),
+        AutomationCore(
+            name=WORKLIST_OVERDUE,
+            description="Once for each identity-vigilance worklist item open past the site's threshold.",
+            trigger=EventTrigger(
+                match={"prefect.resource.id": "ris.worklist-item.*"},
+                expect={OVERDUE_EVENT},
+                posture=Posture.Reactive,
+                threshold=1,
+                within=dt.timedelta(0),
+            ),
+            actions=[
+                SendNotification(
+                    block_document_id=block_id,
+                    subject="RIS: identity worklist item {{ event.resource.id }} waits",
+                    body="Identity-vigilance item {{ event.resource.id }} "
+                    "({{ event.resource['ris.worklist-kind'] }}) has been open for more than "
+                    "{{ event.payload.threshold_hours }} h: see `ris identity worklist --open`.",
+                )
+            ],
+        ),
     ]
 
 
@@ -101,7 +126,7 @@ async def _notification_block() -> UUID | None:
 
 
 async def ensure_alerts() -> list[UUID]:
-    """Create or update the two automations; [] when the site saved no `ris-alerts` block."""
+    """Create or update the automations; [] when the site saved no `ris-alerts` block."""
     block_id = await _notification_block()
     if block_id is None:
         return []

@@ -13,6 +13,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.flows import Flow
 from prefect.schedules import Cron
+from prefect.types.entrypoint import EntrypointType
 
 from deployments import specs
 from deployments.entrypoints import load_flow
@@ -49,6 +50,10 @@ async def apply_deployments(work_pool: str) -> list[UUID]:
             schedules=_schedules(spec),
             work_pool_name=work_pool,
             work_queue_name=spec["work_pool"].get("work_queue_name"),
+            entrypoint_type=EntrypointType.MODULE_PATH,
         )
+        # Prefect would derive a file path relative to this process's directory: store prefect.yaml's
+        # module path instead, as `prefect deploy` does, whatever directory `ris up` was started from.
+        deployment.entrypoint = spec["entrypoint"]
         ids.append(await deployment.apply())
     return ids

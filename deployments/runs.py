@@ -6,7 +6,17 @@ from typing import Any
 
 from prefect.deployments import run_deployment
 
-from deployments import ANNOUNCEMENT_DEPLOYMENT, DELETION_DEPLOYMENT, LIFECYCLE_DEPLOYMENT, RETRY_DEPLOYMENT
+from deployments import (
+    ANNOUNCEMENT_DEPLOYMENT,
+    DELETION_DEPLOYMENT,
+    LIFECYCLE_DEPLOYMENT,
+    RETRY_DEPLOYMENT,
+    deployment_name,
+)
+from flows.names import IDENTITY_VERIFICATION_FLOW, MSS_SEND_FLOW
+
+IDENTITY_VERIFICATION_DEPLOYMENT = deployment_name(IDENTITY_VERIFICATION_FLOW)
+MSS_SEND_DEPLOYMENT = deployment_name(MSS_SEND_FLOW)
 
 
 def lifecycle_key(report_id: str, version: int) -> str:
@@ -33,8 +43,9 @@ async def start_lifecycle(report_id: str, version: int) -> str:
 
 async def start_retry(parameters: dict[str, Any], tags: list[str] | None = None) -> str:
     """Start an administrator's retry run (the `delivery-retry` deployment, its parameters as the UI shows
-    them: reason, actor, delivery_ids | report_id | channel / since, to, max_concurrency); returns its
-    id. Retry runs queue one at a time (prefect.yaml): two batches never pick the same delivery."""
+    them: request_id, with the request's reason and delivery_ids | report_id | channel / since, and
+    max_concurrency); returns its id. Retry runs queue one at a time (prefect.yaml): two batches never
+    pick the same delivery."""
     run = await run_deployment(
         RETRY_DEPLOYMENT, parameters=parameters, timeout=0, as_subflow=False, tags=tags or []
     )
@@ -49,3 +60,29 @@ async def start_announcement(report_id: str, version: int) -> str:
 async def start_deletion(report_id: str, version: int) -> str:
     """Start the deletion run of a report (at most one per report)."""
     return await _start_once(DELETION_DEPLOYMENT, report_id, version, f"delete-{report_id}")
+
+
+async def start_identity_verification(verification_id: int, key: str) -> str:
+    """Start the INSi verification run of one received INS; `key` (ris.identity.verification.run_key)
+    makes it one run per identity, received message and round: a listener that starts it again, or a
+    resend, finds the same run. Returns its id."""
+    run = await run_deployment(
+        IDENTITY_VERIFICATION_DEPLOYMENT,
+        parameters={"verification_id": verification_id},
+        timeout=0,
+        idempotency_key=key,
+        as_subflow=False,
+    )
+    return str(run.id)
+
+
+async def start_mss_send(delivery_id: int, report_id: str, version: int) -> str:
+    """Start the run of a manual MSSanté send `ris mss send` recorded (ids only: the delivery says where);
+    its report and version name the run and hold the version's claim. Returns its id."""
+    run = await run_deployment(
+        MSS_SEND_DEPLOYMENT,
+        parameters={"delivery_id": delivery_id, "report_id": report_id, "version": version},
+        timeout=0,
+        as_subflow=False,
+    )
+    return str(run.id)

@@ -25,31 +25,40 @@ import logging
 import os
 import socket
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 from uuid import UUID
 
 import anyio
 import anyio.abc
+from prefect.client.orchestration import PrefectClient, SyncPrefectClient, get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
+    FlowRunFilterStartTime,
     FlowRunFilterState,
     FlowRunFilterStateType,
     WorkPoolFilter,
     WorkPoolFilterName,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.exceptions import ObjectNotFound
+from prefect.context import AsyncClientContext, SyncClientContext
+from prefect.exceptions import ObjectNotFound, SignatureMismatchError
 from prefect.flow_engine import run_flow
 from prefect.flows import Flow
-from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
-from prefect.states import AwaitingRetry, Scheduled
+from prefect.settings import (
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_WORKER_QUERY_SECONDS,
+    temporary_settings,
+)
+from prefect.states import AwaitingRetry, Failed, Scheduled
 from prefect.workers.base import BaseJobConfiguration, BaseWorker, BaseWorkerResult
 
 from deployments import LIFECYCLE_DEPLOYMENT, WORK_POOL
 from deployments.entrypoints import load_flow
 from deployments.runs import start_lifecycle
 from ris import process_pool
-from ris.store import claims
+from ris.config import orchestration_retention_days
+from ris.store import audit, claims
 from ris.store.db import unit_of_work
 from ris.store.models import utcnow
 from ris.store.reports import undispatched_versions
@@ -59,15 +68,73 @@ log = logging.getLogger("ris.worker")
 QUERY_SECONDS = 1.0  # how soon a new run is picked up (validation → start of its run)
 CLAIM_RETRY_S = 5.0  # a run whose version is busy elsewhere is tried again this much later
 DEFAULT_LIMIT = 16  # flow runs in flight at once in one worker
+AUDIT_SEAL_S = 5.0  # how soon an audit entry joins the hash chain once its transaction has ended
+
+
+def recoverable_runs_filters() -> tuple[FlowRunFilter, FlowRunFilter]:
+    """The runs the orphan sweep looks at: Pending or Running, and Crashed before they ever started. Not
+    every Crashed run: those that crashed while running stay in the server's database until its retention
+    removes them, and the sweep, every half lease, must not read them all again."""
+
+    def in_state(*types: StateType) -> FlowRunFilterState:
+        return FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types)))
+
+    live = FlowRunFilter(state=in_state(StateType.PENDING, StateType.RUNNING))
+    never_ran = FlowRunFilter(
+        state=in_state(StateType.CRASHED), start_time=FlowRunFilterStartTime(is_null_=True)
+    )
+    return live, never_ran
+
+
+class RisJobConfiguration(BaseJobConfiguration):
+    """A flow run's configuration in this worker, where it runs in the worker's own process: there is no
+    child process to configure, so neither the pool's template nor the deployment's job variables apply.
+    Prefect's base configuration renders every Prefect setting into environment variables for such a
+    process, for every run (about an eighth of this worker's CPU); here a run keeps only what names it in
+    the worker's events: its flow run, flow and deployment, read once per deployment and process."""
+
+    _named: ClassVar[dict[UUID, tuple[Any, Any]]] = {}  # deployment id -> (deployment, flow)
+
+    @classmethod
+    async def resolve_for_flow_run(
+        cls,
+        flow_run: FlowRun,
+        *,
+        client: PrefectClient,
+        work_pool: Any,
+        worker_name: str,
+        worker_id: UUID | None = None,
+        deployment: Any = None,
+    ) -> RisJobConfiguration:
+        if flow_run.deployment_id is not None and flow_run.deployment_id not in cls._named:
+            cls._named[flow_run.deployment_id] = (
+                deployment or await client.read_deployment(flow_run.deployment_id),
+                await client.read_flow(flow_run.flow_id),
+            )
+        deployment, flow = cls._named.get(flow_run.deployment_id, (None, None))
+        configuration = cls()
+        configuration.prepare_for_flow_run(flow_run, deployment, flow, work_pool, worker_name, worker_id)
+        return configuration
+
+    def prepare_for_flow_run(
+        self,
+        flow_run: FlowRun,
+        deployment: Any = None,
+        flow: Any = None,
+        work_pool: Any = None,
+        worker_name: str | None = None,
+        worker_id: UUID | None = None,
+    ) -> None:
+        self._related_objects = {"deployment": deployment, "flow": flow, "flow-run": flow_run}
 
 
 class RisWorkerResult(BaseWorkerResult):
     """Outcome of one flow run taken by the worker (its state is on the flow run itself)."""
 
 
-class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
+class RisWorker(BaseWorker[RisJobConfiguration, Any, RisWorkerResult]):
     type = "ris"
-    job_configuration = BaseJobConfiguration
+    job_configuration = RisJobConfiguration
     _description = (
         "Runs the RIS engine's flow runs inside this long-lived process (imported once, rendering in a "
         "process pool), with a claim per report version and recovery of the runs of a worker that died."
@@ -87,23 +154,31 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
         self.host = socket.gethostname()
         self.query_seconds = query_seconds
         self._in_flight: set[UUID] = set()
+        self._unreleased: set[tuple[str, str]] = set()  # (subject, flow run id) claims to release again
         self._flows_by_deployment: dict[UUID, Flow] = {}
         self._loops: list[asyncio.Task[None]] = []
+        self._clients = contextlib.ExitStack()
+        self._sync_client: SyncPrefectClient | None = None  # for what Prefect's engine asks synchronously
         self.caught_up: list[str] = []  # lifecycle runs started at setup for versions left undispatched
         self.ready = asyncio.Event()  # set once the lease, the process pool and the catch-up are done
 
     async def start(self, *args: Any, **kwargs: Any) -> None:
-        with temporary_settings(updates={PREFECT_WORKER_QUERY_SECONDS: self.query_seconds}):
+        # No flow-run heartbeats: a thread per run and an event every few minutes, for a detection of dead
+        # runs the engine does itself, by its workers' leases (recover_orphaned_runs).
+        updates = {PREFECT_WORKER_QUERY_SECONDS: self.query_seconds, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        with temporary_settings(updates=updates):
             await super().start(*args, **kwargs)
 
     async def setup(self) -> None:
         await super().setup()
+        self._sync_client = self._clients.enter_context(get_client(sync_client=True))
         await unit_of_work(claims.register_worker, self.engine_id, self.name, self.host, os.getpid())
         await asyncio.to_thread(process_pool.shared().start)  # pre-started: no report pays for it
         lease_s = claims.lease().total_seconds()
         self._loops = [
             asyncio.create_task(self._every(lease_s / 3, self._renew_lease)),
             asyncio.create_task(self._every(lease_s / 2, self.recover_orphaned_runs)),
+            asyncio.create_task(self._every(AUDIT_SEAL_S, self._seal_audit)),
         ]
         self.caught_up = await self.catch_up()
         self.ready.set()
@@ -117,6 +192,7 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
         with anyio.CancelScope(shield=True):
             await unit_of_work(claims.stop_worker, self.engine_id)
             await asyncio.to_thread(process_pool.shutdown_shared)
+        self._clients.close()
         await super().teardown(*exc_info)
 
     async def _every(self, seconds: float, job: Any) -> None:
@@ -130,6 +206,24 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
     async def _renew_lease(self) -> None:
         if not await unit_of_work(claims.renew_lease, self.engine_id):
             log.error("worker %s is no longer registered as running: its claims may be taken over", self.name)
+        for subject, run_id in list(self._unreleased):
+            self._unreleased.discard((subject, run_id))
+            await self._release(subject, run_id)
+
+    async def _release(self, subject: str, run_id: str) -> None:
+        """End a claim of this worker. Its lease keeps its claims alive while it lives, so a release the
+        database refused even after the unit's retries (it stayed away) is tried again with each lease
+        renewal rather than left held: only a stopped or silent worker's claims free themselves."""
+        try:
+            await unit_of_work(claims.release, subject, self.engine_id, run_id)
+        except Exception as exc:
+            self._unreleased.add((subject, run_id))
+            log.warning(
+                "worker %s: claim on %s not released yet (%s)", self.name, subject, type(exc).__name__
+            )
+
+    async def _seal_audit(self) -> None:
+        await unit_of_work(audit.seal)  # None when another worker's sealer has the chain this round
 
     async def _flow_of(self, flow_run: FlowRun) -> Flow:
         if flow_run.deployment_id is None:
@@ -144,7 +238,7 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
     async def run(
         self,
         flow_run: FlowRun,
-        configuration: BaseJobConfiguration,
+        configuration: RisJobConfiguration,
         task_status: anyio.abc.TaskStatus[str] | None = None,
     ) -> RisWorkerResult:
         flow = await self._flow_of(flow_run)
@@ -158,7 +252,11 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
             return RisWorkerResult(identifier=run_id, status_code=0)
         self._in_flight.add(flow_run.id)
         try:
-            await run_flow(flow, flow_run=flow_run, return_type="state")
+            with self._shared_clients():
+                await run_flow(flow, flow_run=flow_run, return_type="state")
+        except SignatureMismatchError as exc:  # parameters the flow does not take (a run made through the
+            # API): it never starts, and it ends Failed rather than being submitted again for ever
+            await self.client.set_flow_run_state(flow_run.id, Failed(message=str(exc)), force=True)
         except (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit):
             with anyio.CancelScope(shield=True):  # the worker stops: the next worker resumes the run
                 await self._reschedule(flow_run.id, f"worker {self.name!r} stopped during the run")
@@ -166,8 +264,19 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
         finally:
             self._in_flight.discard(flow_run.id)
             with anyio.CancelScope(shield=True):
-                await unit_of_work(claims.release, subject, self.engine_id, run_id)
+                await self._release(subject, run_id)
         return RisWorkerResult(identifier=run_id, status_code=0)
+
+    @contextlib.contextmanager
+    def _shared_clients(self) -> Iterator[None]:
+        """The worker's own API clients as those of a flow run and its task runs. Without them every run
+        builds an async client, and twice a sync one to ask where results would be stored, each with its
+        TLS context and connection pool (about 30 ms of CPU each), then drops them."""
+        with (
+            AsyncClientContext.model_construct(client=self.client),
+            SyncClientContext.model_construct(client=self._sync_client),
+        ):
+            yield
 
     async def _defer(self, flow_run: FlowRun, holder: claims.Holder) -> None:
         later = utcnow() + dt.timedelta(seconds=CLAIM_RETRY_S)
@@ -185,17 +294,10 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
         A run that crashed while running is left to an operator (Retry in the UI). Several workers may
         sweep at once: the recovery claim lets one act per run, on a run still as it was listed."""
         cutoff = utcnow() - claims.lease()
-        states = [StateType.PENDING, StateType.RUNNING, StateType.CRASHED]
-        runs = await self.client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=states))),
-            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[self._work_pool_name])),
-        )
         recovered = []
-        for run in runs:
+        for run in await self._recoverable_runs():
             if run.id in self._in_flight or run.state is None or run.state.timestamp > cutoff:
                 continue  # ours, or too recent to tell (its worker may be taking its claim right now)
-            if run.state.is_crashed() and run.run_count > 0:
-                continue
             flow = await self._flow_of(run)
             subject = claims.subject_for(run.parameters, flow.name)
             if await unit_of_work(claims.acquire, subject, self.engine_id, str(run.id), purpose="recovery"):
@@ -208,12 +310,22 @@ class RisWorker(BaseWorker[BaseJobConfiguration, Any, RisWorkerResult]):
                 log.warning("flow run %s (%s): %s, rescheduled", run.id, run.name, why)
                 recovered.append(run.id)
             finally:
-                await unit_of_work(claims.release, subject, self.engine_id, str(run.id))
+                await self._release(subject, str(run.id))
         return recovered
 
+    async def _recoverable_runs(self) -> list[FlowRun]:
+        pool = WorkPoolFilter(name=WorkPoolFilterName(any_=[self._work_pool_name]))
+        return [
+            run
+            for runs_filter in recoverable_runs_filters()
+            for run in await self.client.read_flow_runs(flow_run_filter=runs_filter, work_pool_filter=pool)
+        ]
+
     async def catch_up(self) -> list[str]:
-        """Versions validated while no engine ran get their lifecycle run (one per version at most)."""
-        pending = await unit_of_work(undispatched_versions)
+        """Versions validated while no engine ran get their lifecycle run (one per version at most, as long
+        as the orchestration keeps its run and so its idempotency key: the retention)."""
+        kept_since = utcnow() - dt.timedelta(days=orchestration_retention_days())
+        pending = await unit_of_work(undispatched_versions, kept_since)
         try:
             return [await start_lifecycle(report_id, version) for report_id, version in pending]
         except ObjectNotFound:

@@ -14,7 +14,12 @@ from flows.release import release_announced
 from tasks.report_state import publish_report_state
 
 
-@flow(name=ANNOUNCEMENT_FLOW, flow_run_name="announce-{report_id}-v{version}", log_prints=False)
+@flow(
+    name=ANNOUNCEMENT_FLOW,
+    flow_run_name="announce-{report_id}-v{version}",
+    log_prints=False,
+    persist_result=False,
+)
 async def announcement_release(report_id: str, version: int) -> dict[str, str]:
     """The DMP copy made visible to the patient and the patient's mail (ids only in the run)."""
     released = await release_announced(report_id, version)

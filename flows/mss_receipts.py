@@ -1,5 +1,7 @@
 """Scheduled: the receipts (DSN, MDN) of the MSSanté mails the engine sent itself, read over IMAP from the
-application mailbox; each moves its delivery to acknowledged, read or failed (RIS.MSS.14, RIS.MSS.18)."""
+application mailbox; each moves its delivery to acknowledged, read or failed (RIS.MSS.14, RIS.MSS.18).
+A site that sends no MSSanté copy itself (PFI route), or has no mailbox for the receipts, has nothing to
+read: the run completes and its log says what to configure."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """report-reminders: remind the responsible radiologists of the reports that wait too long (RIS.CRR.06):
-provisional past the site's delay, and announcements still not recorded past theirs. Scheduled hourly
-(prefect.yaml); each report is reminded at most once per period, whatever the number of runs or restarts.
-The result holds counts only.
+drafts and provisional reports past the site's delays, and announcements still not recorded past theirs.
+Scheduled hourly (prefect.yaml); each report is reminded at most once per period, whatever the number of
+runs or restarts. The result holds counts only. Without a mail sender saved, nothing is planned: the run
+completes and its log says what to configure.
 """
 
 from __future__ import annotations

@@ -16,9 +16,14 @@ the announcement is recorded, and a deletion notice (RIS.MSS.16, the site's choi
 recipient a direct copy reached. A DMP routed "direct" (`SiteSettings.dmp`, ITI-41 by the engine) gets its
 copy from the lifecycle too, as INVISIBLE_PATIENT while an announcement is pending; the announcement
 plans its `visibility` update (ITI-57) and a deletion plans one `delete` (ITI-62) of what it reached.
+
+Planning also says what is left to send (`VersionPlan`, `ReleasePlan`, `DeletionPlan`): a flow starts a
+task only for work that exists, and a route the site does not use costs it nothing.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
@@ -37,6 +42,35 @@ DELETE = "delete"
 
 
 MSS_CHANNELS = (Channel.mss_ps, Channel.mss_patient)
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """A version's deliveries once planned, and what its lifecycle has left to send (ids only)."""
+
+    statuses: dict[str, list[str]]  # per channel, the statuses of its deliveries (no addresses)
+    hl7: bool  # the version's own message waits for the PFI
+    mss: tuple[int, ...]  # direct MSSanté copies of the version's own message still to send
+    dmp: tuple[int, ...]  # direct DMP submissions of the version's own message still to send
+    release: bool  # a copy held back for the announcement may go: the announcement is recorded
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What an announcement releases (`plan_release`); empty when nothing is left to send."""
+
+    hl7: tuple[str, ...]  # the hl7 actions of the version's release messages (visibility, release)
+    dmp: tuple[int, ...]  # direct DMP visibility updates still to send
+    mss: tuple[int, ...]  # direct MSSanté patient copies still to send
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    """What deleting a report sends (`plan_report_deletion`); nothing when nothing ever left."""
+
+    published: int | None  # the version whose deletion message goes to the PFI (None: none was filed)
+    mss: tuple[int, ...]  # direct MSSanté deletion notices still to send (RIS.MSS.16)
+    dmp: int | None  # the direct DMP deletion (ITI-62) still to send
 
 
 def direct_channels(settings: SiteSettings) -> frozenset[Channel]:
@@ -81,11 +115,25 @@ def _ensure_message(session: Session, report_id: str, version: int, action: str)
     return _ensure(session, report_id, version, message, action)
 
 
-def _statuses(session: Session, report_id: str, version: int) -> dict[str, list[str]]:
+def _statuses(rows: list[Delivery]) -> dict[str, list[str]]:
     statuses: dict[str, list[str]] = {}
-    for row in deliveries.for_version(session, report_id, version):
+    for row in rows:
         statuses.setdefault(row.channel.value, []).append(row.status.value)
     return statuses
+
+
+def _direct_pending(
+    rows: list[Delivery], actions: tuple[str, ...], channels: tuple[Channel, ...]
+) -> tuple[int, ...]:
+    """Ids of the copies of `channels` and `actions` the engine sends itself that still have to leave."""
+    return tuple(
+        row.id
+        for row in rows
+        if row.route == "direct"
+        and row.channel in channels
+        and row.action in actions
+        and row.status is DeliveryStatus.pending
+    )
 
 
 def plan_version(
@@ -96,15 +144,28 @@ def plan_version(
     pfi: bool,
     direct: frozenset[Channel] = frozenset(),
     dmp: DmpSending | None = None,
-) -> dict[str, list[str]]:
-    """Create the missing Delivery rows of this version; returns the statuses per channel (no addresses).
-    `dmp`: the site's DMP feed settings (automatic feed, blocked exam types)."""
+) -> VersionPlan:
+    """Create the missing Delivery rows of this version; returns its statuses per channel (no addresses)
+    and what is left to send. `dmp`: the site's DMP feed settings (automatic feed, blocked exam types).
+
+    A copy held back for an announcement recorded after this point leaves with the announcement's own
+    run, which follows this version's run (one run per version at a time)."""
     bundle = load_bundle(session, report_id, version)
     own = version_action(version)
     for planned in routing.plan(bundle, pfi=pfi, direct=direct, dmp=dmp):
         waiting = planned.status is DeliveryStatus.waiting_announcement
         _ensure(session, report_id, version, planned, RELEASE if waiting else own)
-    return _statuses(session, report_id, version)
+    rows = deliveries.for_version(session, report_id, version)
+    return VersionPlan(
+        statuses=_statuses(rows),
+        hl7=any(
+            r.channel is Channel.hl7 and r.action == own and r.status is DeliveryStatus.pending for r in rows
+        ),
+        mss=_direct_pending(rows, (own,), MSS_CHANNELS),
+        dmp=_direct_pending(rows, (own,), (Channel.dmp,)),
+        release=not routing.announcement_pending(bundle)
+        and any(r.status is DeliveryStatus.waiting_announcement for r in rows),
+    )
 
 
 def message_for(session: Session, report_id: str, version: int, action: str) -> Delivery | None:
@@ -117,13 +178,26 @@ def own_message(session: Session, report_id: str, version: int) -> Delivery | No
     return message_for(session, report_id, version, version_action(version))
 
 
-def plan_release(session: Session, report_id: str, version: int) -> list[str]:
-    """After the announcement: what the version's held-back copies need, once its own message was filed by
-    the PFI (before that, the own message itself goes out visible). Returns the hl7 actions to send.
+def plan_release(session: Session, report_id: str, version: int) -> ReleasePlan:
+    """After the announcement: what the version's held-back copies need. Through the PFI once it filed the
+    version's own message (before that, the own message itself goes out visible); directly (DMP ITI-57,
+    MSSanté) once the direct copy reached its peer. Returns what is left to send.
 
     The DMP copy was relayed as INVISIBLE_PATIENT: it gets a visibility update (sent whenever the copy
     was relayed while an announcement was required; a redundant update changes nothing). The patient's
     copy leaves if its gates still allow it, else it is blocked with the reason."""
+    actions = _release_actions(session, report_id, version)
+    rows = deliveries.for_version(session, report_id, version)
+    return ReleasePlan(
+        hl7=tuple(actions),
+        dmp=_direct_pending(rows, (VISIBILITY,), (Channel.dmp,)),
+        mss=_direct_pending(rows, (RELEASE,), MSS_CHANNELS),
+    )
+
+
+def _release_actions(session: Session, report_id: str, version: int) -> list[str]:
+    """The held-back copies released (or blocked) and the hl7 release messages planned; returns their
+    actions, also those a previous run sent (their status is kept)."""
     bundle = load_bundle(session, report_id, version)
     if routing.announcement_pending(bundle):
         return []
@@ -174,24 +248,6 @@ def _release_waiting(session: Session, rows: list[Delivery], block: str | None) 
                 deliveries.set_status(session, row, DeliveryStatus.blocked, block)
             else:
                 deliveries.set_status(session, row, DeliveryStatus.pending, "announcement recorded")
-
-
-def direct_to_send(
-    session: Session,
-    report_id: str,
-    version: int,
-    actions: tuple[str, ...],
-    channels: tuple[Channel, ...] = MSS_CHANNELS,
-) -> list[int]:
-    """Ids of the version's copies of `channels` the engine sends itself that still have to leave."""
-    return [
-        row.id
-        for row in deliveries.for_version(session, report_id, version)
-        if row.route == "direct"
-        and row.channel in channels
-        and row.action in actions
-        and row.status is DeliveryStatus.pending
-    ]
 
 
 def plan_direct_deletion(session: Session, report_id: str, latest: int) -> list[int]:
@@ -255,3 +311,13 @@ def plan_deletion(session: Session, report_id: str, latest: int) -> int | None:
     if version is not None:
         _ensure_message(session, report_id, version, DELETE)
     return version
+
+
+def plan_report_deletion(session: Session, report_id: str, latest: int, *, notices: bool) -> DeletionPlan:
+    """Everything a deletion sends, planned once: the PFI's deletion message, the direct MSSanté notices
+    when the site sends them (`notices`, RIS.MSS.16) and the direct DMP deletion."""
+    return DeletionPlan(
+        published=plan_deletion(session, report_id, latest),
+        mss=tuple(plan_direct_deletion(session, report_id, latest)) if notices else (),
+        dmp=plan_direct_dmp_deletion(session, report_id, latest),
+    )

@@ -9,20 +9,24 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 
 from blocks.site import load_site_settings
-from ris import clock, dashboard
+from ris import clock, dashboard, scheduled
 from ris.store.db import unit_of_work
-from tasks.run_context import run_logger
+from tasks.run_context import run_logger, store_retries
 
 ARTIFACT_KEY = "ris-dashboard"  # one key: the UI shows the latest figures and keeps the earlier ones
 
 
-@task(name="publish-dashboard", task_run_name="publish-dashboard-{period}")
+@task(name="publish-dashboard", task_run_name="publish-dashboard-{period}", **store_retries())
 async def publish_dashboard(period: dashboard.Period, since: dt.date | None) -> dict:
     """Compute the figures per `period` from `since` (default: 1 January of the previous year) to today,
     days of the site's calendar, and publish them; returns {"rows", "artifact"} (the number of rows and
-    the artifact id)."""
+    the artifact id); none published before the site settings are saved (one line says so)."""
     log = run_logger(__name__)
-    settings = await load_site_settings()
+    try:
+        settings = await load_site_settings()  # the facility's FINESS and the site's calendar
+    except scheduled.NotConfigured as exc:
+        log.info("dashboard not published: %s", exc)
+        return {"rows": 0, "artifact": None}
     today = clock.today(settings.timezone)
     since = since or dt.date(today.year - 1, 1, 1)
     rows = await unit_of_work(

@@ -8,29 +8,37 @@ report's next run."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
-from uuid import UUID
 
+import httpx
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterTags
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL
+from sqlmodel import Session
 
 from blocks import BlockNotSaved
 from blocks.site import load_site_settings
 from ris.channels.hl7 import listener
 from ris.store.db import unit_of_work
+from ris.store.reports import get_report
 from ris.summary import operations_rows
+from tasks.run_context import store_retries
 
 OUTCOMES = ("acknowledged", "failed", "read")
 EVENT_NAMESPACE = uuid.UUID("5c1d3f0e-8a4b-4f6e-9d2a-7b3c1e0f9a21")
 RETRY_OF = "retry-of:"
+# How much earlier than the report's creation, by the engine's clock, a run about it may be dated by the
+# Prefect server's.
+CLOCK_MARGIN = dt.timedelta(hours=1)
 
 
 def artifact_key(report_id: str) -> str:
@@ -73,22 +81,46 @@ def emit_applied(outcome: listener.AppliedOutcome) -> None:
         )
 
 
-async def _add_tags(run_id: UUID, tags: set[str]) -> list[str]:
-    async with get_client() as client:
-        run = await client.read_flow_run(run_id)
-        merged = sorted(set(run.tags) | tags)
-        if merged != sorted(run.tags):
-            await client.update_flow_run(run_id, tags=merged)
-    return merged
+async def _tag_current_run(tags: set[str]) -> None:
+    """Add `tags` to the current flow run (none outside a run). Its context holds the run's tags, read when
+    the run started and kept up to date here, so that only a change costs a request."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    run = context.flow_run
+    before = list(run.tags)
+    merged = sorted(set(before) | tags)
+    if merged == sorted(before):
+        return
+    run.tags = merged  # before the request: another task of this run tagging it at once builds on it
+    try:
+        async with get_client() as client:
+            await client.update_flow_run(run.id, tags=merged)
+    except BaseException:
+        run.tags = sorted(set(run.tags) - (set(merged) - set(before)))  # a retry of the task sends them
+        raise
+
+
+def report_runs_filter(report_id: str, created: dt.datetime) -> FlowRunFilter:
+    """The report's runs: tagged with it, and none dated before the report was created. Tags have no
+    index: with that bound the server searches its runs by date, since then, rather than reading every run
+    it keeps to find the tag."""
+    return FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[report_tag(report_id)]),
+        expected_start_time=FlowRunFilterExpectedStartTime(after_=created - CLOCK_MARGIN),
+    )
+
+
+def _created(session: Session, report_id: str) -> dt.datetime:
+    return get_report(session, report_id).created_at
 
 
 async def _report_runs(report_id: str) -> list[FlowRun]:
     """The runs that published this report's state, oldest first."""
+    runs_filter = report_runs_filter(report_id, await unit_of_work(_created, report_id))
     async with get_client() as client:
         return await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[report_tag(report_id)])),
-            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-            limit=50,
+            flow_run_filter=runs_filter, sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50
         )
 
 
@@ -112,20 +144,19 @@ def _run_lines(runs: list[FlowRun]) -> str:
 async def link_retry_run(report_id: str) -> list[str]:
     """Tag the current (retry) run with `retry-of:<flow run id>` of the report's runs before it that were
     not retries themselves (the lifecycle, announcement or deletion runs). Returns those ids."""
-    current = flow_run.id
-    if not current:
+    if not flow_run.id:
         return []
     pattern = re.compile(r"^retry-")
     originals = [str(r.id) for r in await _report_runs(report_id) if not pattern.match(r.name)]
-    await _add_tags(UUID(current), {report_tag(report_id), *(RETRY_OF + i for i in originals[-3:])})
+    await _tag_current_run({report_tag(report_id), *(RETRY_OF + i for i in originals[-3:])})
     return originals
 
 
+# An API hiccup may pass as a database one does: the task only publishes what is stored.
 @task(
     name="publish-report-state",
     task_run_name="publish-report-state-{report_id}",
-    retries=2,
-    retry_delay_seconds=2,
+    **store_retries(transient=httpx.HTTPError),
 )
 async def publish_report_state(report_id: str) -> int:
     """Refresh the report's table artifact (its description lists the report's runs, each retry with the
@@ -133,8 +164,9 @@ async def publish_report_state(report_id: str) -> int:
     `ris.delivery.<outcome>` for each delivery outcome. Returns the number of deliveries shown."""
     rows = await unit_of_work(operations_rows, report_id)
     if flow_run.id:
-        tags = {report_tag(report_id), *(f"channel:{r['channel']}" for r in rows), *await _site_tag()}
-        await _add_tags(UUID(flow_run.id), tags)
+        await _tag_current_run(
+            {report_tag(report_id), *(f"channel:{r['channel']}" for r in rows), *await _site_tag()}
+        )
     runs = _run_lines(await _report_runs(report_id))
     await create_table_artifact(
         table=rows,

@@ -66,6 +66,16 @@ class PrivatePostgres:
             capture_output=True,
         )
 
+    def restart(self) -> None:
+        """Stop (fast: connections are cut, as in a failover) and start again with the same settings."""
+        subprocess.run(
+            _as_postgres(
+                "pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-l", str(self.base / "log"), "restart"
+            ),
+            check=True,
+            capture_output=True,
+        )
+
     def postmaster_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().splitlines()[0])
 

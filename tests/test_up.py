@@ -3,6 +3,7 @@ it runs the site's saved configuration, and only `--sandbox` starts the sandbox 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -15,9 +16,11 @@ import pytest
 
 from ris import reports, worklist
 from ris.demo import sample_worklist
+from ris.hl7v2 import mllp
 from ris.store import db
 from tests.cli_process import RIS, isolated_env, run_ris
 from tests.conftest import ROOT
+from tests.identity.test_pam import message as pam_message
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +30,47 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _validate_from_another_terminal(tmp_path, env) -> None:
+def _site_users(env, radiologist: str) -> dict[str, str]:
+    """A site without Pro Santé Connect (declared actors allowed): its first administrator by the explicit
+    bootstrap, who adds the radiologist; the environment their commands run with."""
+    env = {**env, "RIS_DECLARED_ACTORS": "allowed"}
+    assert run_ris(env, "user", "bootstrap", "admin.site", "--reason", "installation").returncode == 0
+    added = run_ris(
+        env, "user", "add", radiologist, "--role", "radiologist", "--reason", "staff", "--by", "admin.site"
+    )
+    assert added.returncode == 0, added.stderr
+    return env
+
+
+def _validate_from_another_terminal(tmp_path, env) -> tuple[dict[str, str], str]:
     """Other `ris` commands find the running box by its data folder: validation starts a served run."""
     data = sample_worklist(1)
-    (tmp_path / "worklist.json").write_text(json.dumps(data), encoding="utf-8")
-    assert run_ris(env, "worklist", "load", str(tmp_path / "worklist.json")).returncode == 0
     report = data["reports"][0]
+    env = _site_users(env, report["author_rpps"])
+    (tmp_path / "worklist.json").write_text(json.dumps(data), encoding="utf-8")
+    loaded = run_ris(env, "worklist", "load", str(tmp_path / "worklist.json"), "--by", "admin.site")
+    assert loaded.returncode == 0, loaded.stderr
     validated = run_ris(env, "report", "validate", report["id"], "--by", report["author_rpps"])
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert f"started: report-{report['id']}-v1" in validated.stdout
     _wait_until_published(env, report["id"])
+    return env, report["author_rpps"]
+
+
+def _foreign_ins_is_verified(output: str, env, rpps: str) -> None:
+    """`ris up` wires the INSi verification: an A28 from another domain carrying a CNAM test INS, sent to
+    its PAM-FR listener, ends récupérée once the sandbox INSi answered (a run of its own)."""
+    port = int(re.search(r"PAM-FR listener:\s+mllp://127\.0\.0\.1:(\d+)", output).group(1))
+    ack = asyncio.run(mllp.exchange("127.0.0.1", port, pam_message(app="HOPY"), timeout=10))
+    assert ack.split("\r")[1].split("|")[1] == "AA"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        shown = run_ris(env, "identity", "show", "000003", "--json", "--by", rpps)
+        if shown.returncode == 0 and json.loads(shown.stdout)["status"] == "RECUP":
+            assert json.loads(shown.stdout)["ins_matricule"] == "279035121518989"
+            return
+        time.sleep(2)
+    pytest.fail(f"the foreign INS was not verified: {shown.stdout} {shown.stderr}")
 
 
 def _validate_while_down(tmp_path) -> str:
@@ -115,13 +149,13 @@ def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
         assert httpx.get(f"{url}/api/health", timeout=5).json() is True
         assert "sandbox PFI:       mllp://127.0.0.1:" in output
         if stop is signal.SIGINT:
-            _validate_from_another_terminal(tmp_path, env)
+            _foreign_ins_is_verified(output, *_validate_from_another_terminal(tmp_path, env))
         else:
             assert "1 reports validated while the engine was down" in output
             _wait_until_published(env, caught_up)
         process.send_signal(stop)
-        assert process.wait(timeout=60) == 0
-        assert "stopped" in process.stdout.read()
+        code, after = process.wait(timeout=60), process.stdout.read()
+        assert code == 0 and "stopped" in after, after[-3000:]
         assert not _port_open(port), "the Prefect server outlived `ris up`"
     finally:
         if process.poll() is None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,22 +22,25 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import Session, create_engine
 
-from ris.config import EngineConfig, private_dir
+from ris.config import DatabaseRetry, EngineConfig, private_dir
 from ris.store import audit  # noqa: F401  registers the audit trail's guard and hash chain on every session
+from ris.store.transient import TransientDatabaseError, backoff_s, describe, is_transient
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 UNIT_OF_WORK = "ris_unit_of_work"  # execution option of the sessions that may write
 P = ParamSpec("P")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # Foreign keys are off by default in SQLite; WAL + busy timeout let the CLI, the workers and the
     # listeners share one file.
+    busy_ms = round(EngineConfig.from_env().db_retry.sqlite_busy_timeout_s * 1000)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
@@ -87,7 +92,8 @@ def clear_engines() -> None:
 
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back everything on any error."""
+    """One unit of work: commit on success, roll back everything on any error. Run once: callers that
+    should survive a deadlock or a lost connection use `in_unit_of_work` or `unit_of_work`."""
     with Session(
         get_engine(url).execution_options(**{UNIT_OF_WORK: True}), expire_on_commit=False
     ) as session:
@@ -99,15 +105,72 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
             raise
 
 
+def _once(work: Callable[[Session], T], url: str | None) -> T:
+    with session_scope(url) as session:
+        return work(session)
+
+
+def _wait_before_next(exc: Exception, attempt: int, policy: DatabaseRetry, what: str) -> float:
+    """How long to wait before running the unit again after `exc` ended attempt `attempt`; raises
+    TransientDatabaseError when that was the last attempt. Non-transient errors never get here."""
+    if attempt >= policy.attempts:
+        raise TransientDatabaseError.after(exc, attempt) from exc
+    delay = backoff_s(attempt, policy.first_delay_s, policy.max_delay_s)
+    log.warning(
+        "unit of work %s: transient database fault (%s) on attempt %s of %s, run again in %.2f s",
+        what,
+        describe(exc),
+        attempt,
+        policy.attempts,
+        delay,
+    )
+    return delay
+
+
+def _name(fn: Callable[..., object]) -> str:
+    """`module.function` of a unit, a lambda named by the function it is written in (code names only,
+    never its arguments)."""
+    name = getattr(fn, "__qualname__", type(fn).__name__).replace(".<locals>", "").removesuffix(".<lambda>")
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if module else name
+
+
+def in_unit_of_work(work: Callable[[Session], T], url: str | None = None) -> T:
+    """`work(session)` as one unit of work (blocking), run again whole in a fresh session when it meets a
+    transient database fault (ris.store.transient), with backoff and jitter, up to the configured
+    attempts (EngineConfig.db_retry). Any other error propagates at once. `work` must do nothing but
+    database work: it may run more than once. A failed run committed nothing, but for a connection lost
+    during COMMIT itself, whose outcome only the server knows: the run after it then finds its work done."""
+    policy = EngineConfig.from_env().db_retry
+    attempt = 1
+    while True:
+        try:
+            return _once(work, url)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            delay = _wait_before_next(exc, attempt, policy, _name(work))
+        time.sleep(delay)
+        attempt += 1
+
+
 async def unit_of_work(fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`fn(session, ...)` as one unit of work in a thread: many runs share a worker's event loop, and a
-    database call that waits (a lock, a slow disk, the network to PostgreSQL) must not stall the others."""
-
-    def work() -> T:
-        with session_scope() as session:
-            return fn(session, *args, **kwargs)
-
-    return await asyncio.to_thread(work)
+    database call that waits (a lock, a slow disk, the network to PostgreSQL) must not stall the others.
+    Run again whole on a transient fault, as `in_unit_of_work` does, waiting in the event loop (a thread
+    would be held for nothing); still failing after the last attempt: TransientDatabaseError, which
+    the tasks' retry conditions retry (tasks.run_context)."""
+    policy = EngineConfig.from_env().db_retry
+    attempt = 1
+    while True:
+        try:
+            return await asyncio.to_thread(_once, lambda session: fn(session, *args, **kwargs), None)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            delay = _wait_before_next(exc, attempt, policy, _name(fn))
+        await asyncio.sleep(delay)
+        attempt += 1
 
 
 def alembic_config(url: str | None = None) -> Config:

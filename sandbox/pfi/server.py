@@ -7,7 +7,9 @@ takes PAM-FR identity updates (ADT A31 / A47, `identity_messages`), acknowledged
         pfi.fail_next("AE") # the next message gets AE; also "AR", "silent" (no answer), "lost_ack"
 
 Duplicate MSH-10: answered AA again, never recorded as a second document or identity update (the entry in
-`received` is flagged, `duplicates` counts them).
+`received` is flagged, `duplicates` counts them). The same content filed again under another MSH-10 (the
+same CDA, event, flags and recipients: what a sender without idempotency keys would do) is filed, and
+counted in `filed_twice`: the copy a recipient would get twice.
 Fault switches: `fail_next(...)`, `delay_s` (slowness), `dmp_closed` (Z01 with DMPClosed),
 `mss_errors` (address -> SMTPERRORCODE in Z02), `send_read_receipts` (Z03), `matrix_check`.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import itertools
 import logging
 from collections import deque
@@ -41,6 +44,17 @@ class Received:
     answer: str | None  # AA / AE / AR, None when not answered
     problem: Problem | None = None
     duplicate: bool = False
+
+
+def _content_key(facts: Facts) -> str:
+    """What a filed message delivers, whatever its MSH-10: the document, the event, the flags, the copies."""
+    parts = [
+        hashlib.sha256(facts.cda).hexdigest(),
+        facts.trigger,
+        repr(sorted(facts.flags.items())),
+        repr(sorted((r.identifier, r.address) for r in facts.recipients)),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _now() -> str:
@@ -74,6 +88,7 @@ class PfiSandbox:
         self.documents: dict[str, Received] = {}
         self.identity_messages: dict[str, Received] = {}  # PAM-FR A31 / A47 by MSH-10
         self.duplicates = 0
+        self._filed: dict[str, set[str]] = {}  # content key -> the MSH-10s it was filed under
         self.zams: list[tuple[str, str | None]] = []  # (ZAM trigger, MSA-1 of the RIS's answer)
         self._faults: deque[str] = deque()
         self._ids = itertools.count(1)
@@ -109,6 +124,20 @@ class PfiSandbox:
             if mode not in FAULTS:
                 raise ValueError(f"fault {mode!r}: one of {', '.join(FAULTS)}")
             self._faults.append(mode)
+
+    @property
+    def filed_twice(self) -> int:
+        """Contents filed under more than one MSH-10: copies their recipients would receive twice."""
+        return sum(len(ids) - 1 for ids in self._filed.values() if len(ids) > 1)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "messages": len(self.received),
+            "documents": len(self.documents),
+            "identity_messages": len(self.identity_messages),
+            "same_msh10_resent": self.duplicates,
+            "filed_twice": self.filed_twice,
+        }
 
     async def wait_for_zams(self, count: int, timeout: float = 5.0) -> list[tuple[str, str | None]]:
         async with asyncio.timeout(timeout):
@@ -165,6 +194,8 @@ class PfiSandbox:
             self.duplicates += 1
         else:
             kept[control_id] = entry
+            if not identity:
+                self._filed.setdefault(_content_key(facts), set()).add(control_id)
             if self.folder:
                 (self.folder / f"{control_id}.hl7").write_text(message, encoding="utf-8", newline="")
             if not identity:

@@ -83,6 +83,24 @@ async def test_duplicate_control_id_is_acknowledged_but_kept_once(session: Sessi
     async with PfiSandbox() as pfi:
         assert [(await send(pfi, text)).code for _ in range(3)] == ["AA", "AA", "AA"]
         assert len(pfi.documents) == 1 and pfi.duplicates == 2
+        assert pfi.filed_twice == 0  # one copy for its recipients
+
+
+async def test_the_same_content_under_a_new_control_id_is_counted_as_filed_twice(session: Session) -> None:
+    text = message(session, control_id="FIRST")
+    other = message(session, control_id="OTHER")  # another report: other recipients, not a duplicate
+    async with PfiSandbox() as pfi:
+        for sent in (text, text.replace("|FIRST|", "|AGAIN|", 1), other):
+            assert (await send(pfi, sent)).code == "AA"
+        assert len(pfi.documents) == 3 and pfi.duplicates == 0
+        assert pfi.filed_twice == 1
+        assert pfi.summary() == {
+            "messages": 3,
+            "documents": 3,
+            "identity_messages": 0,
+            "same_msh10_resent": 0,
+            "filed_twice": 1,
+        }
 
 
 async def test_fault_switches(session: Session) -> None:

@@ -189,6 +189,10 @@ def test_validated_versions_without_deliveries_are_found_for_dispatch(session):
 
     bundle = factories.validated_report(session)
     assert undispatched_versions(session) == [(bundle.report.id, 1)]
+    validated = bundle.report.validated_at
+    assert undispatched_versions(session, validated - dt.timedelta(days=3)) == [(bundle.report.id, 1)]
+    # older than what the orchestration keeps: its run's idempotency key is gone, nothing restarts it
+    assert undispatched_versions(session, validated + dt.timedelta(seconds=1)) == []
     _commit(session, _delivery(bundle.report.id))
     assert undispatched_versions(session) == []
 
