@@ -26,7 +26,9 @@ from blocks.mail import MailSender
 from blocks.mssante import MssanteOperator
 from blocks.pfi import PfiEndpoint
 from blocks.site import SiteSettingsBlock
+from cli.acting import acting, by_option
 from cli.common import fail, require_answering_api
+from ris.auth import roles
 from ris.settings import SiteSettings
 
 # TOML section -> the block it writes (the site settings are the block's one `settings` member).
@@ -116,19 +118,25 @@ async def save(blocks: dict[str, Block], name: str) -> None:
         await block.asave(name, overwrite=True)
 
 
+ConfigureBy = by_option("The administrator")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("configure")
     def configure(
         path: Path = typer.Argument(..., help="The site's TOML file (see docs/site.example.toml)"),
         name: str = typer.Option(DEFAULT_NAME, help="Name of the blocks to write"),
         check: bool = typer.Option(False, "--check", help="Validate the file only; write nothing"),
+        by: str | None = ConfigureBy,
     ) -> None:
         """Write the site settings and endpoint blocks ([site], [pfi], [insi], [mail], [mssante], [dmp],
         [certificates]) from a TOML file, after validating all of it."""
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            fail(f"{path}: cannot be read ({exc.strerror})")
+            fail(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})")
+        except UnicodeDecodeError as exc:
+            fail(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8")
         try:
             blocks = parse(text, str(path))
         except InvalidConfiguration as exc:
@@ -136,6 +144,7 @@ def register(app: typer.Typer) -> None:
         if check:
             typer.echo(f"{path} is valid: {', '.join(blocks)}")
             return
+        acting(by, roles.CONFIGURE)
         require_answering_api("`ris configure`")
         asyncio.run(save(blocks, name))
         saved = ", ".join(f"{type(b).get_block_type_name()} {name!r}" for b in blocks.values())

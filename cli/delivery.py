@@ -8,16 +8,15 @@ import datetime as dt
 
 import typer
 
+from cli.acting import acting
+from cli.api_auth import explain_refusal
 from cli.common import fail, print_json, site_zone
 from deployments.runs import start_retry
 from ris import clock
 from ris import retry as retries
-from ris.auth.actor import ActorRefused, acting_professional
-from ris.auth.settings import AuthConfigError
-from ris.auth.tokens import ProviderUnreachable, TokenRejected
-from ris.config import EngineConfig
+from ris.auth import roles
 from ris.store import deliveries
-from ris.store.db import session_scope
+from ris.store.db import in_unit_of_work, session_scope
 from ris.store.models import Channel, Delivery, Report
 
 app = typer.Typer(help="Failed deliveries and their retry by an administrator.")
@@ -84,13 +83,6 @@ def _since(value: str | None) -> dt.date | None:
         fail(f"--since {value!r}: a date as YYYY-MM-DD")
 
 
-def _actor(declared: str | None) -> str:
-    try:
-        return acting_professional(declared, EngineConfig.from_env().data_dir).rpps
-    except (ActorRefused, AuthConfigError, TokenRejected, ProviderUnreachable) as exc:
-        fail(str(exc))
-
-
 @app.command()
 def retry(
     ident: str | None = typer.Argument(
@@ -113,15 +105,17 @@ def retry(
     max_concurrency: int = typer.Option(4, "--max-concurrency", min=1, max=32, help="Sends at once"),
 ) -> None:
     """Send failed deliveries again, on every channel (HL7 message, copies the PFI relayed whose receipt
-    failed, direct MSSanté, reminders); what reached its recipient is never sent again. One run of the
-    `delivery-retry` deployment does it; started again after an interruption, it sends what is left."""
+    failed, direct MSSanté, reminders); what reached its recipient is never sent again. The request (who,
+    why, what, the new address) is recorded and audited, and one run of the `delivery-retry` deployment
+    carries it out; started again after an interruption, it sends what is left."""
     delivery_id, report_id = _target(ident, delivery, report)
     if (delivery_id is None and report_id is None) != all_failed:
         fail("give one ID (a delivery or a report), or --all-failed for the batch")
     if to is not None and delivery_id is None:
         fail("--to: give the one delivery whose recipient's address changed")
+    asker = acting(by, roles.DELIVERY_RETRY).rpps
     try:
-        actor, why = retries.check_request(_actor(by), reason or "")
+        actor, why = retries.check_request(asker, reason or "")
     except retries.RetryRuleError as exc:
         fail(str(exc))
     day = _since(since)
@@ -145,20 +139,35 @@ def retry(
         typer.echo(line)
     if not units:
         fail(retries.not_found_reason(channel, report_id) if delivery_id is None else "nothing to retry")
+    mandate = retries.Mandate(
+        actor,
+        why,
+        [i for u in units for i in u.delivery_ids] if delivery_id is not None else None,
+        report_id,
+        channel,
+        day,
+        to,
+    )
+    try:  # who asks, why, what and the new address are the request's: the run carries only its id
+        request_id = in_unit_of_work(lambda session: retries.record_request(session, mandate))
+    except retries.RetryRuleError as exc:
+        fail(str(exc))
     parameters = {
+        "request_id": request_id,
         "reason": why,
-        "actor": actor,
-        "delivery_ids": [i for u in units for i in u.delivery_ids] if delivery_id is not None else None,
+        "delivery_ids": mandate.delivery_ids,
         "report_id": report_id,
         "channel": channel.value if channel else None,
         "since": day.isoformat() if day else None,
-        "to": to,
         "max_concurrency": max_concurrency,
     }
     tags = sorted({f"retry:{u.kind}" for u in units})
     try:
         run_id = asyncio.run(start_retry(parameters, tags))
     except Exception as exc:  # the API is down or the deployment is not served
-        fail(f"the retry could not start ({exc}); start the engine with `ris up`", code=3)
+        fail(
+            explain_refusal(exc) or f"the retry could not start ({exc}); start the engine with `ris up`",
+            code=3,
+        )
     count = sum(len(u.delivery_ids) for u in units)
     typer.echo(f"retry run {run_id} started: {count} deliveries in {len(units)} sends ({', '.join(tags)})")

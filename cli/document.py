@@ -45,10 +45,13 @@ def build(
             pdf, cda = blobs.get(session, row.pdf_sha256), blobs.get(session, row.cda_sha256)
     except (NotFound, DocumentError) as exc:
         fail(str(exc))
-    out.mkdir(parents=True, exist_ok=True)
     pdf_path = out / row.pdf_filename
     cda_path = pdf_path.with_suffix(".xml")
-    pdf_path.write_bytes(pdf)
-    cda_path.write_bytes(cda)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        pdf_path.write_bytes(pdf)
+        cda_path.write_bytes(cda)
+    except OSError as exc:  # --out names a file, or a folder that cannot be created or written
+        fail(f"--out {out}: not a folder the documents can be written into ({exc.strerror or exc})")
     typer.echo(f"CDA: {cda_path}")
     typer.echo(f"PDF: {pdf_path}")

@@ -2,13 +2,19 @@
 and the allowlist of senders, one set per listener (`SiteSettings.listeners`).
 
 `ris up` starts both listeners with them; `ris identity listen` takes the PAM-FR one from the running
-engine's saved settings, its options overriding. The defaults are the ones of `ris.hl7v2.mllp.Limits`:
-an empty allowlist lets anyone send, which suits a single box on loopback only (docs/operations-security.md).
+engine's saved settings, its options overriding. The limits' defaults are the ones of
+`ris.hl7v2.mllp.Limits`. Who may send defaults to the peer the site configured (`ConfiguredPeer`, from the
+PFI block), criterion by criterion where the allowlist leaves one empty: on the ZAM listener its
+application^facility (MSH-3^MSH-4); on both, the link: its certificate's CN when the listener asks for
+client certificates (a claimed MSH-3 alone is not an identity then), otherwise its address; this machine
+only (loopback) when no peer is configured (docs/operations-security.md).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +25,30 @@ from ris.hl7v2.mllp import CHARSETS, Limits, Tls
 
 MB = 1024 * 1024
 DEFAULTS = Limits()
+LOOPBACK = ("127.0.0.0/8", "::1/128")  # where the peers are when the site configured none
+
+
+@dataclass(frozen=True)
+class ConfiguredPeer:
+    """Who the site configured at the other end of a listener (the PFI block): what the listener accepts
+    on each criterion its allowlist leaves empty. `what` names where it is configured, in errors."""
+
+    senders: frozenset[str] = frozenset()  # MSH-3^MSH-4 (or MSH-3)
+    host: str | None = None  # its address or name (resolved when the listener starts)
+    certificate_cn: str | None = None  # the subject CN of its client certificate
+    what: str = "the PFI block"
+
+
+def _addresses(host: str, where: str, what: str) -> tuple[str, ...]:
+    """The addresses of a configured host, as networks the allowlist compares a link's address with."""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except OSError as exc:
+        raise ListenerSettingsError(
+            f"{where}.allow.peers: empty, and the host of {what} ({host}) does not resolve "
+            f"({exc.strerror or type(exc).__name__}): list the peers' addresses"
+        ) from exc
+    return tuple(sorted(str(ipaddress.ip_network(address.split("%")[0])) for address in found))
 
 
 class ListenerSettingsError(ValueError):
@@ -46,14 +76,22 @@ class ListenerTls(_Settings):
 
 
 class ListenerAllowlist(_Settings):
-    """Who may send; each list left empty allows anyone on its criterion."""
+    """Who may send; each list left empty takes the configured peer's (`Listener.allowlist`)."""
 
-    senders: list[str] = Field(default_factory=list, description="MSH-3, or MSH-3^MSH-4, allowed to send")
+    senders: list[str] = Field(
+        default_factory=list,
+        description="MSH-3, or MSH-3^MSH-4, allowed to send (empty: the PFI block's application^facility on "
+        "the ZAM listener, any on the PAM-FR one)",
+    )
     peers: list[str] = Field(
-        default_factory=list, description="Addresses or CIDR networks allowed to connect"
+        default_factory=list,
+        description="Addresses or CIDR networks allowed to connect (empty: the PFI block's host, or this "
+        "machine when none is configured; with tls.client_ca, any: the certificate names the peer)",
     )
     certificate_cns: list[str] = Field(
-        default_factory=list, description="Subject CN of the client certificates allowed (with TLS)"
+        default_factory=list,
+        description="Subject CN of the client certificates allowed (with tls.client_ca; empty: the PFI "
+        "block's certificate_cn)",
     )
 
     @field_validator("peers")
@@ -92,8 +130,36 @@ class Listener(_Settings):
     tls: ListenerTls | None = None
     allow: ListenerAllowlist = Field(default_factory=ListenerAllowlist)
 
-    def options(self, where: str = "listener") -> dict[str, Any]:
-        """The keyword arguments `PamIntake` and `ZamListener` take; `where` names it in errors."""
+    def allowlist(
+        self, where: str, peer: ConfiguredPeer | None, *, senders_required: bool = False
+    ) -> Allowlist:
+        """The allowlist, each criterion left empty taken from the configured peer. `senders_required`: a
+        listener only that peer's application talks to (ZAM) refuses to start without one."""
+        unnamed = f"{peer.what} names no" if peer else "no PFI is configured, hence no"
+        peer = peer or ConfiguredPeer()
+        senders = frozenset(self.allow.senders) or peer.senders
+        if senders_required and not senders:
+            raise ListenerSettingsError(
+                f"{where}.allow.senders: empty, and {unnamed} sender: set the PFI block's application and "
+                "facility (MSH-3, MSH-4 of its messages)"
+            )
+        cns, peers = frozenset(self.allow.certificate_cns), tuple(self.allow.peers)
+        if self.tls is not None and self.tls.client_ca is not None:
+            cns = cns or frozenset({peer.certificate_cn} - {None})
+            if not cns:
+                raise ListenerSettingsError(
+                    f"{where}.allow.certificate_cns: empty, and {unnamed} certificate_cn: the listener asks "
+                    "for client certificates (tls.client_ca), so it must know whose to accept"
+                )
+        elif not peers:
+            peers = _addresses(peer.host, where, peer.what) if peer.host else LOOPBACK
+        return Allowlist(senders, peers, cns)
+
+    def options(
+        self, where: str = "listener", peer: ConfiguredPeer | None = None, *, senders_required: bool = False
+    ) -> dict[str, Any]:
+        """The keyword arguments `PamIntake` and `ZamListener` take; `where` names it in errors, `peer` is
+        who the site configured at the other end (see `allowlist`)."""
         return {
             "limits": Limits(
                 idle_timeout=self.idle_timeout_seconds,
@@ -102,9 +168,7 @@ class Listener(_Settings):
                 max_buffered=int(self.max_buffered_mb * MB),
             ),
             "tls": self.tls.config(where) if self.tls else None,
-            "allowlist": Allowlist(
-                frozenset(self.allow.senders), tuple(self.allow.peers), frozenset(self.allow.certificate_cns)
-            ),
+            "allowlist": self.allowlist(where, peer, senders_required=senders_required),
             "charset": CHARSETS[self.charset],
         }
 
@@ -113,8 +177,12 @@ class ListenerSettings(_Settings):
     pam: Listener = Field(default_factory=Listener, description="PAM-FR feed (`ris identity listen`)")
     zam: Listener = Field(default_factory=Listener, description="ZAM receipts from the PFI")
 
-    def for_pam(self) -> dict[str, Any]:
-        return self.pam.options("listeners.pam")
+    def for_pam(self, peer: ConfiguredPeer | None) -> dict[str, Any]:
+        """The identity feed: by default its link must be the configured peer's; the sender named in MSH-3
+        is the identity policy's to judge (own domain, trusted, or verified with INSi)."""
+        link_only = replace(peer, senders=frozenset()) if peer else None
+        return self.pam.options("listeners.pam", link_only)
 
-    def for_zam(self) -> dict[str, Any]:
-        return self.zam.options("listeners.zam")
+    def for_zam(self, peer: ConfiguredPeer | None) -> dict[str, Any]:
+        """The PFI's receipts: by default its application^facility over its link, nobody else."""
+        return self.zam.options("listeners.zam", peer, senders_required=True)

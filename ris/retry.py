@@ -13,6 +13,12 @@ A delivery that reached its recipient (sent, acknowledged, read) is never select
 
 Resumable: reopening marks the delivery pending with a detail starting `RETRY_MARK`; a retry interrupted
 before it sent is selected again (pending, last event still that mark), one that went is not.
+
+Who asks: `ris delivery retry` checks who acts (their permission), then records the request (`RetryRequest`:
+who, why, what, the new address if any, audited) and starts the `delivery-retry` run with its id only; the
+run does what the request says (`accept`), once. A run started without a request (from the Prefect UI or
+its API) carries no authority it cannot prove: its actor is recorded as the UI (`UI_ACTOR`), never a name
+typed in a parameter, and it cannot change an address nor send to one of its choosing.
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ from ris.store.models import (
     DeliveryStatus,
     Report,
     ReportStatus,
+    RetryRequest,
 )
+from ris.text_rules import line_problem
 
 RETRY_MARK = "retry by "
 MAX_REASON = 200
+UI_ACTOR = "prefect-ui"  # who asked, for a run started from the Prefect UI or API without a request
 
 
 class RetryRuleError(ValueError):
@@ -94,7 +103,104 @@ def check_request(
         raise RetryRuleError("--reason: why the delivery is retried is required (audited)")
     if len(reason) > MAX_REASON:
         raise RetryRuleError(f"--reason: at most {MAX_REASON} characters")
+    if problem := line_problem(reason):
+        raise RetryRuleError(f"--reason: {problem}")
     return actor, reason
+
+
+def check_address(to: str) -> str:
+    """A new MSSanté address, as `--to` gives it: one mail address, one line (it becomes a mail's To)."""
+    to = to.strip()
+    if "@" not in to or " " in to or len(to) > 254 or line_problem(to):
+        raise RetryRuleError(f"--to {to!r}: not an e-mail address")
+    return to
+
+
+@dataclass(frozen=True)
+class Mandate:
+    """What a retry run may do, and on whose word: the request `ris delivery retry` recorded, or the
+    Prefect UI's (no actor of its own, no new address)."""
+
+    actor: str
+    reason: str
+    delivery_ids: list[int] | None = None
+    report_id: str | None = None
+    channel: Channel | None = None
+    since: dt.date | None = None
+    to: str | None = None
+    request_id: int | None = None
+
+
+def record_request(session: Session, mandate: Mandate) -> int:
+    """Record what `ris delivery retry` asks, once it checked who acts (their permission): who, why, what,
+    the new address if any, audited. The run it starts carries only the returned id."""
+    actor, reason = check_request(
+        mandate.actor, mandate.reason, to=mandate.to, delivery_ids=mandate.delivery_ids
+    )
+    row = RetryRequest(
+        actor=actor,
+        reason=reason,
+        delivery_ids=mandate.delivery_ids,
+        report_id=mandate.report_id,
+        channel=mandate.channel,
+        since=mandate.since,
+        new_address=check_address(mandate.to) if mandate.to is not None else None,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="delivery.retry_requested",
+        object_type="retryrequest",
+        object_id=row.id,
+        reason=reason,
+        delivery_ids=row.delivery_ids,
+        report_id=row.report_id,
+        channel=row.channel.value if row.channel else None,
+        since=row.since.isoformat() if row.since else None,
+        new_address=row.new_address,
+    )
+    return row.id
+
+
+def accept(session: Session, request_id: int | None, given: Mandate, run: str | None) -> Mandate:
+    """What the run `run` may do. With a request id: the request as recorded, claimed by this run (a
+    request is carried out once; the same run started again after a crash resumes it), the run's own
+    targets and reason, when it gives any, being the request's. Without: the UI's mandate, `given`
+    checked (a reason is required; the actor is the UI, whatever was typed)."""
+    if request_id is None:
+        _, reason = check_request(UI_ACTOR, given.reason)
+        return Mandate(UI_ACTOR, reason, given.delivery_ids, given.report_id, given.channel, given.since)
+    row = session.get(RetryRequest, request_id, with_for_update=True)
+    if row is None:
+        raise RetryRuleError(
+            f"request_id {request_id}: no such retry request (`ris delivery retry` records one)"
+        )
+    if row.run_id is not None and row.run_id != run:
+        raise RetryRuleError(
+            f"request_id {request_id}: already carried out by run {row.run_id}; "
+            "ask again with `ris delivery retry`"
+        )
+    recorded = Mandate(
+        row.actor,
+        row.reason,
+        row.delivery_ids,
+        row.report_id,
+        row.channel,
+        row.since,
+        row.new_address,
+        row.id,
+    )
+    for name in ("reason", "delivery_ids", "report_id", "channel", "since"):
+        value = getattr(given, name)
+        if value and value != getattr(recorded, name):  # given, and not what was recorded
+            raise RetryRuleError(
+                f"{name}: not what retry request {request_id} says; start the run without it"
+            )
+    row.run_id = run
+    session.add(row)
+    return recorded
 
 
 def _resumable(session: Session, row: Delivery) -> bool:
@@ -206,13 +312,11 @@ def _change_address(session: Session, row: Delivery, to: str, actor: str, reason
     """`--to`: the professional's MSSanté address changed. The copy goes to the new one, and the
     correspondent's address changes with it (the PFI's message names the correspondent's address, and the
     next reports should use it); both audited with the previous and the new address."""
-    to = to.strip()
     if row.channel is not Channel.mss_ps:
         raise RetryRuleError(
             f"--to: only an MSSanté copy to a professional has an address (not {row.channel})"
         )
-    if "@" not in to or " " in to or len(to) > 254:
-        raise RetryRuleError(f"--to {to!r}: not an e-mail address")
+    to = check_address(to)
     clash = deliveries.find(session, row.report_id, row.version, row.channel, to, row.action)
     if clash is not None and clash.id != row.id:
         raise RetryRuleError(f"--to: delivery {clash.id} of this version already goes to that address")
@@ -254,8 +358,10 @@ def _audit_delivery(
     )
 
 
-def _reopen(session: Session, row: Delivery, actor: str, reason: str, run: str | None) -> None:
-    _audit_delivery(session, row, "delivery.retry", actor, reason, run=run)
+def _reopen(
+    session: Session, row: Delivery, actor: str, reason: str, run: str | None, request: int | None
+) -> None:
+    _audit_delivery(session, row, "delivery.retry", actor, reason, run=run, request=request)
     if row.status is DeliveryStatus.failed:
         deliveries.set_status(
             session, row, DeliveryStatus.pending, f"{RETRY_MARK}{actor}: {reason}", actor=actor
@@ -270,9 +376,11 @@ def reopen(
     reason: str,
     to: str | None = None,
     run: str | None = None,
+    request: int | None = None,
 ) -> Dispatch | None:
-    """Record who retries what and why, and put the unit's deliveries back to pending (one unit of work).
-    Returns what to send, or None when everything went meanwhile (another retry, a late receipt)."""
+    """Record who retries what and why (and on which request), and put the unit's deliveries back to
+    pending (one unit of work). Returns what to send, or None when everything went meanwhile (another
+    retry, a late receipt)."""
     actor, reason = check_request(actor, reason)
     rows = []
     for delivery_id in unit.delivery_ids:
@@ -287,7 +395,7 @@ def reopen(
             raise RetryRuleError("--to: give one delivery id with a new address")
         _change_address(session, rows[0], to, actor, reason)
     for row in rows:
-        _reopen(session, row, actor, reason, run)
+        _reopen(session, row, actor, reason, run, request)
         if row.channel is Channel.hl7 and row.action != DELETE:  # the copies that failed with it go again
             for copy in carried(session, row) if is_resend(row) else relayed(session, row):
                 if copy.status is DeliveryStatus.failed and _caused_by_message(copy):

@@ -3,7 +3,9 @@
 The pydantic models below ARE the format: `docs/worklist.schema.json` is generated from them (a test keeps
 the two equal). Each record is checked and stored on its own: a bad record is refused with the field and
 the rule, and changes nothing; the good ones are kept. A record already stored with the same values is
-"unchanged" (loading a file twice is harmless); one stored with other values is refused.
+"unchanged" (loading a file twice is harmless). A report still draft or provisional takes the file's new
+values, and the load names the fields that changed (audited, field names only); any other record stored
+with other values is refused (a worklist never rewrites a validated report, a patient or an exam).
 
 A bulk load shares the store with live feeds (the PAM-FR listener): with `commit=True` it commits in
 short batches and pauses between them, so that on SQLite a listener waiting for the write lock gets it
@@ -14,12 +16,13 @@ committed; loading the same file again finishes it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import sqlalchemy as sa
 from pydantic import (
@@ -28,12 +31,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from sqlmodel import Session, select
 
-from ris import refusals, specialties
+from ris import refusals, reports, specialties, worklist_reader
 from ris.directory.referenced import directory_address
 from ris.identity import registry
 from ris.identity.actors import IDENTITY_WRITE, Actor
@@ -42,6 +46,7 @@ from ris.identity.errors import IdentityRuleError
 from ris.identity.nir import INS_OIDS, check_matricule
 from ris.identity.status import holds_insi_traits
 from ris.ids import new_oid
+from ris.settings import IntakeLimits
 from ris.store import audit
 from ris.store.models import (
     Correspondent,
@@ -55,6 +60,7 @@ from ris.store.models import (
     utcnow,
 )
 from ris.store.reports import correspondent_by_rpps
+from ris.text_rules import free_text, one_line
 
 Rpps = Annotated[str, Field(pattern=r"^\d{11}$", description="RPPS number, 11 digits")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -63,6 +69,17 @@ Oid = Annotated[str, Field(pattern=r"^[0-2](\.(0|[1-9]\d*))+$", max_length=64)]
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    _free_text: ClassVar[frozenset[str]] = frozenset()  # the fields that may hold line breaks and tabs
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_character(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every text ends in a header or a one-line protocol field, but free text (ris.text_rules)."""
+        check = free_text if info.field_name in cls._free_text else one_line
+        for text in value if isinstance(value, list) else (value,):
+            if isinstance(text, str):
+                check(text)
+        return value
 
 
 class CorrespondentIn(_Record):
@@ -161,6 +178,8 @@ class ExamIn(_Record):
 
 
 class ReportIn(_Record):
+    _free_text = frozenset({"body", "conclusion"})
+
     id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Report id; must not carry health data")
     accession_number: str
     title: str = Field(min_length=1, max_length=200)
@@ -187,6 +206,16 @@ class ReportIn(_Record):
     secret_connection: bool = False
     confidentiality: Literal["N", "R", "V"] = "N"
 
+    @field_validator("body", "conclusion")
+    @classmethod
+    def _within_the_site_maximum(cls, value: str, info: ValidationInfo) -> str:
+        limits = (info.context or {}).get("limits") or IntakeLimits()
+        if len(value) > limits.max_report_chars:
+            raise ValueError(
+                f"longer than {limits.max_report_chars} characters (site setting intake.max_report_chars)"
+            )
+        return value
+
 
 class WorklistFile(BaseModel):
     """A worklist file: four optional lists, loaded in this order. Only used to publish the schema:
@@ -210,6 +239,18 @@ class RecordRefused(ValueError):
 SECTIONS = ("correspondents", "patients", "exams", "reports")
 UNCHANGED = "unchanged"  # what a store function returns for a record already stored as it is
 
+
+@dataclass(frozen=True)
+class Updated:
+    """What a store function returns for a record it updated: its key and the fields that changed."""
+
+    key: str
+    fields: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {', '.join(self.fields)}"
+
+
 # Short transactions: a batch holds SQLite's write lock at most LOCK_BUDGET seconds, then the loader
 # lets it go for PAUSE seconds: a waiting writer (it polls at least every 100 ms) gets in within a
 # batch or two instead of waiting for the whole load.
@@ -221,8 +262,12 @@ PAUSE = 0.03
 class LoadReport:
     stored: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
-    refused: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)  # `section[i] key: fields that changed`
+    refused: list[str] = field(default_factory=list)  # the first `listed` refusals, one line each
+    refused_count: int = 0  # every refusal: a broken file must not fill the memory with them
+    listed: int = IntakeLimits().max_refusals_listed
     stopped: str | None = None  # why a committing load stopped before the end, and where
+    fault: sa.exc.DBAPIError | None = None  # the database error that stopped it, if one did
 
     @property
     def loaded(self) -> dict[str, int]:
@@ -231,7 +276,12 @@ class LoadReport:
 
     @property
     def ok(self) -> bool:
-        return not self.refused and self.stopped is None
+        return not self.refused_count and self.stopped is None
+
+    def refuse(self, line: str) -> None:
+        self.refused_count += 1
+        if len(self.refused) < self.listed:
+            self.refused.append(line)
 
     def which(self) -> str:
         """The stored records as `section[i-j]` ranges of their place in the file."""
@@ -390,33 +440,68 @@ def _same_exam(session: Session, known: Exam, rec: ExamIn, key: str, patient: Pa
     return UNCHANGED
 
 
-def _same_report(session: Session, known: Report, rec: ReportIn) -> str:
-    """The engine owns a report once it moved past draft / provisional: its status is no longer compared."""
+# A report's refusal overrides change through `ris.refusals.override` (who and when are kept beside them).
+_OVERRIDES = {"refuse_mss_patient": RefusalChannel.mss_patient, "refuse_mss_ps": RefusalChannel.mss_ps}
+
+
+def _same_report(session: Session, known: Report, rec: ReportIn, actor: str, seen: set[str]) -> str | Updated:
+    """A report stored before. Still a draft or provisional: it takes the file's values and the changed
+    fields are named (a reload never moves it back from provisional to draft: `ris report provisional`
+    may have marked it). Validated or deleted, the engine owns it: other values are refused, its status is
+    not compared. A report never moves to another exam. A report this load already met (`seen`: the file
+    names it twice) is compared only: the first record wins, and loading the file again changes nothing."""
     values = rec.model_dump(exclude={"id", "accession_number", "recipients", "status", "provisional_since"})
-    if known.status in (ReportStatus.draft, ReportStatus.provisional):
-        values["status"] = ReportStatus(rec.status)
-        if rec.provisional_since is not None:
+    editable = known.status in reports.EDITABLE and known.id not in seen
+    seen.add(known.id)
+    if editable and rec.status == "provisional":
+        if known.status is ReportStatus.draft:
+            values["status"] = ReportStatus.provisional
+            values["provisional_since"] = rec.provisional_since or utcnow()
+        elif rec.provisional_since is not None:
             values["provisional_since"] = rec.provisional_since
     fields = _differences(known, values)
     exam = session.get(Exam, known.exam_id)
     if exam.accession_number != rec.accession_number:
         fields.append("accession_number")
     copies = session.exec(
-        select(Correspondent.rpps)
-        .join(ReportRecipient, ReportRecipient.correspondent_id == Correspondent.id)
+        select(ReportRecipient, Correspondent.rpps)
+        .join(Correspondent, ReportRecipient.correspondent_id == Correspondent.id)
         .where(ReportRecipient.report_id == known.id, ReportRecipient.role == "copy")
     ).all()
     requester = session.get(Correspondent, exam.requester_id) if exam.requester_id else None
-    if set(copies) != set(rec.recipients) - {requester.rpps if requester else None}:
+    wanted = [
+        rpps for rpps in dict.fromkeys(rec.recipients) if rpps != (requester.rpps if requester else None)
+    ]
+    if {rpps for _, rpps in copies} != set(wanted):
         fields.append("recipients")
-    if fields:
+    if not fields:
+        return UNCHANGED
+    if not editable or "accession_number" in fields:
         raise _changed(f"id: report {rec.id}", fields)
-    return UNCHANGED
+    if "author_rpps" in fields and correspondent_by_rpps(session, rec.author_rpps) is None:
+        raise RecordRefused(f"author_rpps: no radiologist {rec.author_rpps}")
+    if "recipients" in fields:
+        people = [correspondent_by_rpps(session, rpps) for rpps in wanted]
+        if None in people:
+            raise RecordRefused(f"recipients: no correspondent {wanted[people.index(None)]}")
+        for row, _ in copies:
+            session.delete(row)
+        session.flush()  # the unique (report, correspondent) rows gone before the new ones come
+        session.add_all(
+            ReportRecipient(report_id=known.id, correspondent_id=p.id, role="copy") for p in people
+        )
+    for name in set(fields) & set(_OVERRIDES):
+        refusals.override(session, known, _OVERRIDES[name], values[name], actor)
+    plain = {name: values[name] for name in fields if name in values and name not in _OVERRIDES}
+    also = ("recipients",) if "recipients" in fields else ()
+    reports.change_draft(session, known, plain, actor, "worklist", also=also)
+    return Updated(rec.id, fields)
 
 
-def _store_report(session: Session, rec: ReportIn, actor: str) -> str:
-    if known := session.get(Report, rec.id):
-        return _same_report(session, known, rec)
+def _store_report(session: Session, rec: ReportIn, actor: str, seen: set[str]) -> str | Updated:
+    # Locked as `ris report edit` and `validate` lock it: a reload and a validation never interleave.
+    if known := session.get(Report, rec.id, with_for_update=True, populate_existing=True):
+        return _same_report(session, known, rec, actor, seen)
     exam = session.exec(select(Exam).where(Exam.accession_number == rec.accession_number)).first()
     if exam is None:
         raise RecordRefused(f"accession_number: no exam {rec.accession_number}")
@@ -457,15 +542,16 @@ def _store_report(session: Session, rec: ReportIn, actor: str) -> str:
         object_id=row.id,
         status=status.value,
     )
+    seen.add(rec.id)
     return rec.id
 
 
-Store = Callable[[Session, Any, str], str]  # stores one record; returns its key, or UNCHANGED
+Store = Callable[[Session, Any, str], str | Updated]  # stores one record: its key, UNCHANGED or Updated
 _SECTIONS: list[tuple[str, type[_Record], Store]] = [
     ("correspondents", CorrespondentIn, _store_correspondent),
     ("patients", PatientIn, _store_patient),
     ("exams", ExamIn, _store_exam),
-    ("reports", ReportIn, _store_report),
+    ("reports", ReportIn, _store_report),  # given the load's `seen` set (see `load`)
 ]
 
 
@@ -476,33 +562,56 @@ def load(
     actor: str = "worklist",
     commit: bool = False,
     stop: Callable[[], bool] | None = None,
+    limits: IntakeLimits | None = None,
 ) -> LoadReport:
     """Store each good record in its own savepoint; refuse bad ones with `section[i] field: reason`.
 
     `commit=False`: everything stays in the caller's transaction. `commit=True`: short batches are
     committed as the load goes; a database error or an interruption stops the load, keeps what was
     committed and says where it stopped (`LoadReport.stopped`). `stop()` true (the user's Ctrl-C): the
-    records stored so far are committed and the load stops before the next one."""
-    result = LoadReport()
+    records stored so far are committed and the load stops before the next one. `limits`: the site's
+    maxima (a report's text; refusals listed one by one)."""
+    limits = limits or IntakeLimits()
+    result = LoadReport(listed=limits.max_refusals_listed)
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        result.refused.append(f"{unknown[0]}: unknown section (expected {', '.join(SECTIONS)})")
+        result.refuse(f"{unknown[0]}: unknown section (expected {', '.join(SECTIONS)})")
         return result
     for section in SECTIONS:
         if not isinstance(data.get(section, []), list):
-            result.refused.append(f"{section}: must be a list of records")
+            result.refuse(f"{section}: must be a list of records")
             return result
+    records = ((section, i, raw) for section in SECTIONS for i, raw in enumerate(data.get(section, [])))
+    return _load(session, records, result, actor=actor, commit=commit, stop=stop, limits=limits)
+
+
+def _load(
+    session: Session,
+    records: Iterable[tuple[str, int, Any]],
+    result: LoadReport,
+    *,
+    actor: str,
+    commit: bool,
+    stop: Callable[[], bool] | None,
+    limits: IntakeLimits,
+) -> LoadReport:
+    """The records, (section, index, raw) in the order sections load, stored as `load` says."""
     batch = _Batch(session, result) if commit else None
     where = "the start"
     try:
-        for section, model, store in _SECTIONS:
-            for index, raw in enumerate(data.get(section, [])):
-                where = f"{section}[{index}]"
-                if batch and stop and stop():
-                    batch.commit()
-                    result.stopped = f"{where}: interrupted"
-                    return result
-                _one(session, result, section, index, raw, model, store, actor, batch)
+        seen: set[str] = set()  # the reports this load met (`_same_report`)
+        stores = {
+            section: (model, functools.partial(store, seen=seen) if store is _store_report else store)
+            for section, model, store in _SECTIONS
+        }
+        for section, index, raw in records:
+            where = f"{section}[{index}]"
+            if batch and stop and stop():
+                batch.commit()
+                result.stopped = f"{where}: interrupted"
+                return result
+            model, store = stores[section]
+            _one(session, result, section, index, raw, model, store, actor, batch, limits)
         if batch:
             batch.commit()
     except (sa.exc.DBAPIError, KeyboardInterrupt) as exc:
@@ -512,6 +621,7 @@ def load(
         batch.forget()
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else _database_problem(exc)
         result.stopped = f"{where}: {reason}"
+        result.fault = exc if isinstance(exc, sa.exc.DBAPIError) else None
     return result
 
 
@@ -525,13 +635,14 @@ def _one(
     store: Store,
     actor: str,
     batch: _Batch | None,
+    limits: IntakeLimits,
 ) -> None:
     """One record: validated, then stored in its own savepoint (a refusal undoes all of it)."""
     where = f"{section}[{index}]"
     try:
-        record = model.model_validate(raw)
+        record = model.model_validate(raw, context={"limits": limits})
     except ValidationError as exc:
-        result.refused.append(f"{where} {_describe(exc)}")
+        result.refuse(f"{where} {_describe(exc)}")
         return
     if batch:
         batch.turn()
@@ -539,12 +650,16 @@ def _one(
         with session.begin_nested():
             outcome = store(session, record, actor)
     except RecordRefused as exc:
-        result.refused.append(f"{where} {exc}")
+        result.refuse(f"{where} {exc}")
     except sa.exc.IntegrityError:
-        result.refused.append(f"{where} conflicts with a record another writer stored meanwhile")
+        result.refuse(f"{where} conflicts with a record another writer stored meanwhile")
     else:
         if outcome == UNCHANGED:
             result.unchanged[section] += 1
+        elif isinstance(outcome, Updated):
+            result.updated.append(f"{where} {outcome}")
+            if batch:
+                batch.updates += 1
         else:
             result.stored[section].append(index)
             if batch:
@@ -563,6 +678,7 @@ class _Batch:
     def __init__(self, session: Session, result: LoadReport) -> None:
         self.session, self.result = session, result
         self.pending: list[tuple[str, int]] = []
+        self.updates = 0  # records updated since the last commit (the last ones of result.updated)
         self.started: float | None = None
 
     def turn(self) -> None:
@@ -577,11 +693,14 @@ class _Batch:
     def commit(self) -> None:
         self.session.commit()
         self.pending.clear()
+        self.updates = 0
 
     def forget(self) -> None:
         for section, _index in reversed(self.pending):  # the last ones stored in their section
             self.result.stored[section].pop()
         self.pending.clear()
+        del self.result.updated[len(self.result.updated) - self.updates :]
+        self.updates = 0
 
 
 def _database_problem(exc: sa.exc.DBAPIError) -> str:
@@ -596,15 +715,24 @@ def load_file(
     actor: str = "worklist",
     commit: bool = False,
     stop: Callable[[], bool] | None = None,
+    limits: IntakeLimits | None = None,
 ) -> LoadReport:
+    """`load` of a worklist file, read with bounded memory (ris.worklist_reader): a file that cannot be
+    read whole as a worklist (not UTF-8, not JSON, a record too large or nested too deep) is refused in one
+    line (RecordRefused) before anything is stored."""
+    limits = limits or IntakeLimits()
+    result = LoadReport(listed=limits.max_refusals_listed)
+    max_chars = limits.max_record_kb * 1024
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        in_file = worklist_reader.outline(path, SECTIONS, max_chars)
     except UnicodeDecodeError as exc:
-        raise RecordRefused(
-            f"{path.name}: not UTF-8 text (byte {exc.start}); save the worklist as UTF-8"
-        ) from exc
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RecordRefused(f"{path.name}: not a readable JSON worklist ({exc})") from exc
-    if not isinstance(data, dict):
-        raise RecordRefused(f"{path.name}: a worklist is a JSON object with lists of records")
-    return load(session, data, actor=actor, commit=commit, stop=stop)
+        raise RecordRefused(f"{path.name}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
+    except worklist_reader.WorklistUnreadable as exc:
+        raise RecordRefused(f"{path.name}: not a readable JSON worklist: {exc}") from exc
+    except OSError as exc:
+        raise RecordRefused(f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    except worklist_reader.WorklistShape as exc:
+        result.refuse(str(exc))
+        return result
+    records = worklist_reader.records(path, SECTIONS, in_file, max_chars)
+    return _load(session, records, result, actor=actor, commit=commit, stop=stop, limits=limits)

@@ -20,7 +20,7 @@ from tasks.documents import rebuild_documents
 from tasks.hl7 import publish_hl7, send_to_pfi
 from tasks.mssante import send_mss
 from tasks.reminders import send_reminder
-from tasks.run_context import run_logger, sending_retries
+from tasks.run_context import run_logger, sending_retries, store_retries
 
 RETRIES = 5
 
@@ -68,24 +68,41 @@ SENDERS: dict[str, Sender] = {
 }
 
 
-@task(name="select-retries", task_run_name="select-retries")
-async def select_retries(
+@task(name="accept-retry-request", task_run_name="accept-retry-request", **store_retries())
+async def accept_request(
+    request_id: int | None,
+    reason: str | None,
     delivery_ids: list[int] | None,
     report_id: str | None,
     channel: Channel | None,
     since: dt.date | None,
-    actor: str,
-    reason: str,
-    to: str | None = None,
-) -> list[retry.RetryUnit]:
+    run: str | None,
+) -> retry.Mandate:
+    """On whose word the run retries: the request `ris delivery retry` recorded (claimed by this run), or
+    the Prefect UI's, which names no actor and no address (`ris.retry.accept`); the run's own parameters
+    are what it was given."""
+    given = retry.Mandate("", reason or "", delivery_ids, report_id, channel, since)
+    mandate = await unit_of_work(retry.accept, request_id, given, run)
+    run_logger(__name__).info(
+        "retry asked %s", f"by request {request_id}" if request_id is not None else "from the Prefect UI"
+    )
+    return mandate
+
+
+@task(name="select-retries", task_run_name="select-retries", **store_retries())
+async def select_retries(mandate: retry.Mandate) -> list[retry.RetryUnit]:
     """What to retry: the explicit deliveries, or every failed one matching the filters, grouped into the
-    units their senders send (and those an interrupted retry reopened and never sent). A request
-    without who or why is refused before anything changes."""
+    units their senders send (and those an interrupted retry reopened and never sent)."""
     log = run_logger(__name__)
-    retry.check_request(actor, reason, to=to, delivery_ids=delivery_ids)
+    retry.check_request(mandate.actor, mandate.reason, to=mandate.to, delivery_ids=mandate.delivery_ids)
+    since = mandate.since
     since_at = clock.day_start(since, (await load_site_settings()).timezone) if since else None
     units, skipped = await unit_of_work(
-        retry.select_units, delivery_ids=delivery_ids, report_id=report_id, channel=channel, since=since_at
+        retry.select_units,
+        delivery_ids=mandate.delivery_ids,
+        report_id=mandate.report_id,
+        channel=mandate.channel,
+        since=since_at,
     )
     for line in skipped:
         log.info(line)
@@ -96,12 +113,20 @@ async def select_retries(
     return units
 
 
-@task(name="reopen-delivery", task_run_name="reopen-{unit.kind}-{unit.delivery_ids[0]}")
+@task(name="reopen-delivery", task_run_name="reopen-{unit.kind}-{unit.delivery_ids[0]}", **store_retries())
 async def reopen_unit(
-    unit: retry.RetryUnit, actor: str, reason: str, to: str | None, run: str | None
+    unit: retry.RetryUnit, mandate: retry.Mandate, run: str | None
 ) -> retry.Dispatch | None:
     """Audit who retries what and why, and put the unit back to pending (None: it went meanwhile)."""
-    return await unit_of_work(retry.reopen, unit, actor=actor, reason=reason, to=to, run=run)
+    return await unit_of_work(
+        retry.reopen,
+        unit,
+        actor=mandate.actor,
+        reason=mandate.reason,
+        to=mandate.to,
+        run=run,
+        request=mandate.request_id,
+    )
 
 
 async def send_again(dispatch: retry.Dispatch) -> str:
@@ -109,7 +134,7 @@ async def send_again(dispatch: retry.Dispatch) -> str:
     return await SENDERS[dispatch.kind](dispatch)
 
 
-@task(name="retry-outcome", task_run_name="retry-outcome")
+@task(name="retry-outcome", task_run_name="retry-outcome", **store_retries())
 async def retry_outcome(delivery_ids: list[int]) -> dict[int, str]:
     """The status of every retried delivery once its send settled."""
     return await unit_of_work(retry.settled, delivery_ids)

@@ -3,7 +3,10 @@ données en libre accès » [ANN1]): UTF-8, `|`-separated, one header line, a tr
 
 Columns are found by their header name, so a column the ANS adds or moves changes nothing; a column the
 engine needs and the header lacks refuses the whole file before anything is stored. A line is refused with
-its number and the rule it breaks; the lines after it go on.
+its number and the rule it breaks (a value holding a control character among them: names and addresses
+end in mail headers and HL7 fields); the lines after it go on. Memory stays bounded whatever the file: a
+line longer than `MAX_LINE` is never held, only skipped to its end and refused (a header that long
+refuses the file).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ris.identity.lexical import strip_diacritics
+from ris.text_rules import line_problem
 
 # « PS_LibreAcces_Personne_activite »: one line per professional x activity.
 PS_ID_TYPE = "Type d'identifiant PP"
@@ -58,6 +62,7 @@ RPPS_RE = re.compile(r"^\d{11}$")
 ADDRESS_RE = re.compile(r"^[^@\s|]{1,64}@[^@\s|]+\.[^@\s|]+$")
 MAILBOX_KINDS = {"PER", "ORG", "APP", "CAB"}
 MAX_LENGTHS = {"family": 100, "given": 100, "profession": 100, "specialty": 200, "civility": 16}
+MAX_LINE = 64 * 1024  # bytes; the extractions' lines are a few hundred
 
 
 class ExtractionRefused(ValueError):
@@ -95,15 +100,36 @@ def _header(raw: bytes, needed: list[str], what: str) -> dict[str, int]:
     return index
 
 
+def _bounded_lines(stream: BinaryIO) -> Iterator[tuple[bytes | None, int]]:
+    """(line, bytes read) of the stream; None for a line longer than MAX_LINE, read to its end in pieces
+    and never held whole."""
+    while raw := stream.readline(MAX_LINE + 1):
+        if raw.endswith(b"\n") or len(raw) <= MAX_LINE:
+            yield raw, len(raw)
+            continue
+        size = len(raw)
+        while piece := stream.readline(MAX_LINE):
+            size += len(piece)
+            if piece.endswith(b"\n"):
+                break
+        yield None, size
+
+
 def read_lines(stream: BinaryIO, columns: dict[str, str], what: str) -> Iterator[Line]:
     """The file's lines as {field: value} (values stripped, empty as ''), refused lines with their reason."""
-    header = stream.readline()
+    lines = _bounded_lines(stream)
+    header, size = next(lines, (b"", 0))
+    if header is None:
+        raise ExtractionRefused(f"line 1: longer than {MAX_LINE // 1024} kB, not {what}")
     if not header:
         raise ExtractionRefused(f"line 1: empty file, not {what}")
     index = _header(header, list(columns.values()), what)
     width = max(index.values()) + 1
-    yield Line(1, {}, None, len(header))  # nothing to import; counts for the progress bar
-    for number, raw in enumerate(stream, start=2):
+    yield Line(1, {}, None, size)  # nothing to import; counts for the progress bar
+    for number, (raw, size) in enumerate(lines, start=2):
+        if raw is None:
+            yield Line(number, None, f"longer than {MAX_LINE // 1024} kB: not a line of {what}", size)
+            continue
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
@@ -116,7 +142,12 @@ def read_lines(stream: BinaryIO, columns: dict[str, str], what: str) -> Iterator
         if len(values) < width:
             yield Line(number, None, f"{len(values)} fields, the header has {width}", len(raw))
             continue
-        yield Line(number, {key: values[index[col]].strip() for key, col in columns.items()}, None, len(raw))
+        fields = {key: values[index[col]].strip() for key, col in columns.items()}
+        problem = next(((columns[k], p) for k, v in fields.items() if (p := line_problem(v))), None)
+        if problem:
+            yield Line(number, None, f"« {problem[0]} »: {problem[1]}", len(raw))
+            continue
+        yield Line(number, fields, None, len(raw))
 
 
 def check_rpps(value: str, column: str = PS_ID) -> str:

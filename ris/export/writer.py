@@ -4,7 +4,9 @@ written one line at a time, documents one at a time, so memory stays flat whatev
 The scope is fixed once, at `as_of`: rows created later are left for the next export, so every reference
 inside the export resolves (a delivery never points to a report the export lacks). `since` limits the
 history depth: the reports validated or changed since that day, their patients and the patients changed
-since, the audit events since.
+since, the audit events since. `rpps` limits it to one professional (RIS.PORT.01): the reports they
+produced or received (`scope.PROFESSIONAL_RULE`), their patients only, and the audit events about the
+exported reports, their exams, deliveries and patients only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +25,11 @@ from sqlmodel import Session, select
 
 from ris.export.readme import readme
 from ris.export.schemas import ENTITIES, SCHEMAS
-from ris.export.scope import Scope
+from ris.export.scope import PROFESSIONAL_RULE, RPPS_PATTERN, Scope
 from ris.store.db import get_engine
 from ris.store.models import (
     AuditEntry,
+    AuditSeal,
     Blob,
     Correspondent,
     Delivery,
@@ -51,14 +55,25 @@ class ExportRefused(ValueError):
     """The export cannot be written where it was asked (the folder is not empty...)."""
 
 
+def _private_file(path: Path) -> BinaryIO:
+    """A new file only its owner may read (0600), in folders only its owner may list (0700): an export
+    holds health data, as the database and its backups do."""
+    missing = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):  # each level, not only the last (mkdir's mode is the last one's)
+        folder.mkdir(mode=0o700)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
 class _HashingFile:
     """A file written once, its SHA-256 and size computed on the way."""
 
     def __init__(self, root: Path, relative: str) -> None:
         self.relative = relative
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = path.open("wb")
+        self._file: BinaryIO = _private_file(root / relative)
         self._sha = hashlib.sha256()
         self.size = 0
 
@@ -108,21 +123,72 @@ def _stream(session: Session, stmt: Any) -> Iterator[Any]:
         session.expunge(row)
 
 
+def _professionals_reports(rpps: str) -> Any:
+    """The clause of the reports `rpps` produced or received (PROFESSIONAL_RULE)."""
+    validated = select(ReportVersion.report_id).where(ReportVersion.validator_rpps == rpps)
+    received = (
+        select(ReportRecipient.report_id)
+        .join(Correspondent, Correspondent.id == ReportRecipient.correspondent_id)
+        .where(Correspondent.rpps == rpps)
+    )
+    requested = (
+        select(Exam.id)
+        .join(Correspondent, Correspondent.id == Exam.requester_id)
+        .where(Correspondent.rpps == rpps)
+    )
+    return sa.or_(
+        Report.author_rpps == rpps,
+        Report.id.in_(validated),
+        Report.id.in_(received),
+        Report.exam_id.in_(requested),
+    )
+
+
 def _reports_in_scope(scope: Scope) -> Any:
     stmt = select(Report.id).where(Report.created_at <= scope.as_of)
     if scope.since_at is not None:
         recent = select(ReportVersion.report_id).where(ReportVersion.validated_at >= scope.since_at)
         stmt = stmt.where(sa.or_(Report.updated_at >= scope.since_at, Report.id.in_(recent)))
+    if scope.rpps is not None:
+        stmt = stmt.where(_professionals_reports(scope.rpps))
     return stmt
 
 
 def _patients_in_scope(scope: Scope) -> Any:
     stmt = select(Patient).where(Patient.created_at <= scope.as_of)
+    if scope.since_at is None and scope.rpps is None:
+        return stmt
+    of_reports = select(Exam.patient_id).join(Report, Report.exam_id == Exam.id)
+    of_reports = of_reports.where(Report.id.in_(_reports_in_scope(scope)))
+    if scope.rpps is not None:  # one professional's export: the patients of their reports, no other
+        return stmt.where(Patient.id.in_(of_reports))
+    return stmt.where(sa.or_(Patient.updated_at >= scope.since_at, Patient.id.in_(of_reports)))
+
+
+def _audit_in_scope(scope: Scope) -> list[Any]:
+    """The audit events an export holds: up to `as_of`, since `since`; for one professional, only those
+    about the exported reports, their exams, deliveries and patients (ids are strings in the trail)."""
+    where = [AuditEntry.at <= scope.as_of]
     if scope.since_at is not None:
-        of_reports = select(Exam.patient_id).join(Report, Report.exam_id == Exam.id)
-        of_reports = of_reports.where(Report.id.in_(_reports_in_scope(scope)))
-        stmt = stmt.where(sa.or_(Patient.updated_at >= scope.since_at, Patient.id.in_(of_reports)))
-    return stmt
+        where.append(AuditEntry.at >= scope.since_at)
+    if scope.rpps is not None:
+        reports = _reports_in_scope(scope)
+        exams = select(Exam).join(Report, Report.exam_id == Exam.id).where(Report.id.in_(reports))
+        about = {
+            "report": reports,
+            "exam": exams.with_only_columns(Exam.accession_number),
+            "delivery": select(sa.cast(Delivery.id, sa.String)).where(Delivery.report_id.in_(reports)),
+            "patient": exams.with_only_columns(sa.cast(Exam.patient_id, sa.String)),
+        }
+        where.append(
+            sa.or_(
+                *(
+                    sa.and_(AuditEntry.object_type == kind, AuditEntry.object_id.in_(ids))
+                    for kind, ids in about.items()
+                )
+            )
+        )
+    return where
 
 
 def _patients(session: Session, scope: Scope, _export: _Export) -> Iterator[dict[str, Any]]:
@@ -192,11 +258,14 @@ def _deliveries(session: Session, scope: Scope, _export: _Export) -> Iterator[di
 
 
 def _audit(session: Session, scope: Scope, _export: _Export) -> Iterator[dict[str, Any]]:
-    stmt = select(AuditEntry).where(AuditEntry.at <= scope.as_of)
-    if scope.since_at is not None:
-        stmt = stmt.where(AuditEntry.at >= scope.since_at)
-    for entry in _stream(session, stmt.order_by(AuditEntry.id)):
-        yield _json(entry)
+    """Each entry with its seal (its place in the hash chain), null while it awaits sealing."""
+    stmt = select(AuditEntry, AuditSeal).outerjoin(AuditSeal, AuditSeal.entry_id == AuditEntry.id)
+    stmt = stmt.where(*_audit_in_scope(scope))
+    for entry, seal in session.exec(stmt.order_by(AuditEntry.id).execution_options(yield_per=BATCH)):
+        yield {**_json(entry), "seal": _json(seal) if seal else None}
+        session.expunge(entry)
+        if seal is not None:
+            session.expunge(seal)
 
 
 LINES: dict[str, Callable[[Session, Scope, _Export], Iterator[dict[str, Any]]]] = {
@@ -215,9 +284,7 @@ def count_scope(session: Session, scope: Scope) -> dict[str, int]:
         return session.exec(select(sa.func.count()).select_from(stmt.subquery())).one()
 
     reports = _reports_in_scope(scope)
-    audit = select(AuditEntry.id).where(AuditEntry.at <= scope.as_of)
-    if scope.since_at is not None:
-        audit = audit.where(AuditEntry.at >= scope.since_at)
+    audit = select(AuditEntry.id).where(*_audit_in_scope(scope))
     return {
         "patients": count(_patients_in_scope(scope)),
         "reports": count(reports),
@@ -229,19 +296,46 @@ def count_scope(session: Session, scope: Scope) -> dict[str, int]:
     }
 
 
+def check_professional(session: Session, scope: Scope) -> None:
+    """An export limited to a professional names one by RPPS who has reports in the scope: a mistyped
+    number is refused rather than written as an empty export."""
+    if scope.rpps is None:
+        return
+    if not RPPS_PATTERN.match(scope.rpps):
+        raise ExportRefused(f"--rpps {scope.rpps}: must be the 11 digits of an RPPS number")
+    found = session.exec(select(sa.func.count()).select_from(_reports_in_scope(scope).subquery())).one()
+    if not found:
+        raise ExportRefused(
+            f"--rpps {scope.rpps}: no report produced or received by this professional in the scope "
+            "(author, validator, requester or copy recipient): nothing to export"
+        )
+
+
+def prepare_folder(out: Path) -> None:
+    """The export's folder: new (created 0700) or empty (made 0700); ExportRefused, in one line, for a
+    folder that holds something, a file, or a place that cannot be written."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportRefused(f"--out {out}: must be a new or empty folder (an export is never merged)")
+    try:
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out.chmod(0o700)  # an empty folder given by its owner is made private too
+    except OSError as exc:  # --out under a file, or where the user may not write
+        raise ExportRefused(f"--out {out}: the folder cannot be created ({exc.strerror or exc})") from exc
+
+
 def write_export(
     session: Session,
     out: Path,
     *,
     since: dt.date | None = None,
     zone: str = "UTC",
+    rpps: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write the export into `out` (created, or empty) and return its manifest."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExportRefused(f"--out {out}: must be a new or empty folder (an export is never merged)")
-    out.mkdir(parents=True, exist_ok=True)
-    scope = Scope(as_of=utcnow(), since=since, zone=zone)
+    scope = Scope(as_of=utcnow(), since=since, zone=zone, rpps=rpps)
+    check_professional(session, scope)
+    prepare_folder(out)
     export = _Export(out, progress)
     for entity in ENTITIES:  # the schemas' order: a line's references come before it
         export.write_file(
@@ -256,10 +350,12 @@ def write_export(
         "as_of": scope.as_of.isoformat(),
         "since": since.isoformat() if since else None,
         "timezone": zone,
+        "professional": {"rpps": rpps, "holds": PROFESSIONAL_RULE} if rpps else None,
         "counts": {**export.counts, "document_files": document_files},
         "files": dict(sorted(export.files.items())),
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    with _private_file(out / MANIFEST) as file:
+        file.write(json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
     return manifest
 
 
@@ -268,10 +364,11 @@ def export_database(
     *,
     since: dt.date | None = None,
     zone: str = "UTC",
+    rpps: str | None = None,
     progress: Progress | None = None,
     url: str | None = None,
 ) -> dict[str, Any]:
     """`write_export` in a read-only session of its own: not a unit of work, which on SQLite would hold the
     write lock (and stall every run) for as long as the export takes."""
     with Session(get_engine(url)) as session:
-        return write_export(session, out, since=since, zone=zone, progress=progress)
+        return write_export(session, out, since=since, zone=zone, rpps=rpps, progress=progress)

@@ -24,6 +24,7 @@ CONDITIONS = {
     "201": "Unsupported event code",
     "203": "Unsupported version",
     "204": "Unknown key identifier",
+    "205": "Duplicate key identifier",
     "207": "Application internal error",
 }
 

@@ -112,3 +112,13 @@ def record_transient(session: Session, delivery_id: int, reason: str, *, give_up
     else:
         set_status(session, row, DeliveryStatus.pending, f"attempt {row.attempts}: {reason}"[:500])
     return row.status
+
+
+def record_engine_error(session: Session, delivery_id: int, reason: str) -> DeliveryStatus:
+    """An error that is neither the peer's refusal nor a fault that may pass (a bug, a stored value the
+    engine cannot send): a copy still pending fails with the reason, so that `ris delivery failed`, a
+    retry and the alerts see it rather than a copy pending for ever; a copy that went stays as it is."""
+    row = session.get(Delivery, delivery_id)
+    if row.status is DeliveryStatus.pending:
+        set_status(session, row, DeliveryStatus.failed, reason[:500])
+    return row.status

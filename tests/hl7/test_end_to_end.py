@@ -19,7 +19,14 @@ from ris.channels.hl7.publish import RELAY_FAILED
 from ris.hl7v2 import mllp
 from ris.settings import SiteSettings
 from ris.store import deliveries
-from ris.store.models import Channel, Delivery, DeliveryStatus, InboundMessage, PartnerExchange
+from ris.store.models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    ExchangeChannel,
+    InboundMessage,
+    PartnerExchange,
+)
 from sandbox.pfi import PfiSandbox
 from tasks.hl7 import publish_hl7
 from tests import factories
@@ -100,7 +107,7 @@ async def test_aa_then_zam_receipts_walk_every_relayed_delivery(site: Site, sess
     timeline = [e.status.value for e in deliveries.timeline(session, dmp.id)]
     assert timeline == ["pending", "sent", "acknowledged"]
     # INS rule 31: the PFI is recorded as a partner that received the INS.
-    assert session.exec(select(PartnerExchange)).one().channel is Channel.hl7
+    assert session.exec(select(PartnerExchange)).one().channel is ExchangeChannel.hl7
 
 
 async def test_ae_is_transient_and_the_retry_reuses_the_same_msh10(site: Site, session: Session) -> None:

@@ -89,7 +89,9 @@ async def test_failed_receipts_leave_again_alone_in_a_new_message_then_nothing_t
 
     # The DMP is open again: only the DMP copy leaves, in a new message.
     pfi.dmp_closed, pfi.mss_errors = False, {}
-    outcome = await retry_delivery("DMP reopened by the patient", ADMIN, report_id=rid, channel=Channel.dmp)
+    outcome = await retry_delivery(
+        **factories.retry_request(ADMIN, "DMP reopened by the patient", report_id=rid, channel=Channel.dmp)
+    )
     dmp_id = rows[(Channel.dmp, "dmp", "initial")].id
     assert set(outcome) == {str(dmp_id)} and outcome[str(dmp_id)] in REACHED
     second = _filed(pfi)[1]
@@ -103,14 +105,16 @@ async def test_failed_receipts_leave_again_alone_in_a_new_message_then_nothing_t
 
     # The other professional's mailbox moved: the bounced copy goes to the new address, alone.
     new = "chloe.martin.new@hopital-demo.mssante.fr"
-    outcome = await retry_delivery("address changed", ADMIN, delivery_ids=[copy.id], to=new)
+    outcome = await retry_delivery(
+        **factories.retry_request(ADMIN, "address changed", delivery_ids=[copy.id], to=new)
+    )
     assert outcome[str(copy.id)] in REACHED
     third = _filed(pfi)[2]
     assert [r.address for r in third.recipients] == [new] and third.flags["DESTDMP"] == "N"
     rows = await _until(rid, lambda r: r[(Channel.mss_ps, new, "initial")].status is DeliveryStatus.read)
 
     # Nothing failed any more: a batch finds nothing and sends nothing.
-    assert await retry_delivery("again", ADMIN, report_id=rid) == {}
+    assert await retry_delivery(**factories.retry_request(ADMIN, "again", report_id=rid)) == {}
     assert len(_filed(pfi)) == 3 and pfi.duplicates == 0
     with session_scope() as session:
         audited = session.exec(

@@ -7,6 +7,7 @@ import asyncio
 import re
 from uuid import UUID
 
+import pytest
 from prefect.client.orchestration import get_client
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -17,10 +18,11 @@ from deployments.apply import apply_deployments
 from ris import distribution
 from ris.store import deliveries
 from ris.store.db import session_scope
-from ris.store.models import AuditEntry, Channel, DeliveryStatus
+from ris.store.models import AuditEntry, Channel, DeliveryStatus, RetryRequest
 from tests import factories
 
-ADMIN = "10001234567"
+ADMIN = "10001234567"  # the demo's administrator (acting_users)
+pytestmark = pytest.mark.usefixtures("acting_users")
 
 
 def _failed_dmp() -> tuple[str, int]:
@@ -78,22 +80,39 @@ def test_the_cli_starts_the_retry_deployment_with_the_parameters_the_ui_shows(pr
             return run, deployment
 
     run, deployment = asyncio.run(read())
-    assert run.parameters == {
+    with session_scope() as session:
+        [request] = session.exec(select(RetryRequest)).all()
+        requested = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "delivery.retry_requested")
+        ).one()
+    assert (request.actor, request.reason, request.report_id, request.new_address) == (
+        ADMIN,
+        "DMP reopened",
+        rid,
+        None,
+    )
+    assert (requested.actor, requested.object_id) == (ADMIN, str(request.id))
+    assert run.parameters == {  # who asks and any new address are the request's, not the run's
+        "request_id": request.id,
         "reason": "DMP reopened",
-        "actor": ADMIN,
         "delivery_ids": None,
         "report_id": rid,
         "channel": None,
         "since": None,
-        "to": None,
         "max_concurrency": 2,
     }
     assert "retry:relay" in run.tags
-    [spec] = [s for s in specs() if s["entrypoint"].startswith("flows/delivery_retry.py")]
+    [spec] = [s for s in specs() if s["entrypoint"].startswith("flows.delivery_retry:")]
     assert deployment.parameters == spec["parameters"] == {"max_concurrency": 4}
     assert deployment.global_concurrency_limit.limit == spec["concurrency_limit"] == 1
     schema = deployment.parameter_openapi_schema
-    assert {"reason", "actor"} <= set(schema["required"])
-    assert {"delivery_ids", "report_id", "channel", "since", "to", "max_concurrency"} <= set(
-        schema["properties"]
-    )
+    assert not {"actor", "to"} & set(schema["properties"])  # no parameter names an actor or an address
+    assert {
+        "reason",
+        "request_id",
+        "delivery_ids",
+        "report_id",
+        "channel",
+        "since",
+        "max_concurrency",
+    } <= set(schema["properties"])

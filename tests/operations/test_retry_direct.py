@@ -80,13 +80,18 @@ async def test_an_interrupted_batch_started_again_sends_only_what_is_left(operat
     a, b, *rest = sorted(before)
 
     # A first batch sent `a`, then was interrupted right after it reopened `b`.
-    assert await retry_delivery("operator incident over", ADMIN, delivery_ids=[a]) == {str(a): "sent"}
+    assert await retry_delivery(
+        **factories.retry_request(ADMIN, "operator incident over", delivery_ids=[a])
+    ) == {str(a): "sent"}
     with session_scope() as session:
         [unit], _ = retry.select_units(session, delivery_ids=[b])
         retry.reopen(session, unit, actor=ADMIN, reason="operator incident over")
 
     # Started again for the whole channel: `b` (reopened, never sent) and the others, not `a`.
-    outcome = await retry_delivery("operator incident over", ADMIN, channel=Channel.mss_ps, max_concurrency=2)
+    outcome = await retry_delivery(
+        **factories.retry_request(ADMIN, "operator incident over", channel=Channel.mss_ps),
+        max_concurrency=2,
+    )
     assert outcome == {str(i): "sent" for i in [b, *rest]}
     after = _direct(rid, Channel.mss_ps)
     assert {s for s, _ in after.values()} == {DeliveryStatus.sent}
@@ -117,9 +122,11 @@ async def test_a_refused_reminder_is_sent_again_with_its_message_id(smtp, sessio
     assert (await report_reminders())["failed"] == 1
     [row] = deliveries.failed(session, Channel.reminder)
     smtp.data_reply = None
-    outcome = await retry_delivery("relay fixed", ADMIN, channel=Channel.reminder)
+    outcome = await retry_delivery(**factories.retry_request(ADMIN, "relay fixed", channel=Channel.reminder))
     assert outcome == {str(row.id): "sent"}
     [mail] = smtp.received
     assert mail.message_id == f"<{row.idempotency_key}>"
-    assert await retry_delivery("again", ADMIN, delivery_ids=[row.id]) == {}  # sent: nothing again
+    assert (
+        await retry_delivery(**factories.retry_request(ADMIN, "again", delivery_ids=[row.id])) == {}
+    )  # sent: nothing again
     assert len(smtp.received) == 1

@@ -1,5 +1,5 @@
-"""A positive ZAM from a sender outside the ZAM listener's allowlist changes nothing: a failed DMP
-delivery stays failed, the attempt is refused AR and audited; the genuine PFI's ZAM still applies."""
+"""A positive ZAM from a sender outside the ZAM listener's allowlist changes nothing: a DMP copy the PFI
+was sent stays sent, the attempt is refused AR and audited; the genuine PFI's ZAM still applies."""
 
 from __future__ import annotations
 
@@ -33,13 +33,11 @@ def dmp_status(db_url: str) -> DeliveryStatus:
         return rows[0].status
 
 
-async def test_a_forged_positive_zam_leaves_a_failed_dmp_delivery_failed(
-    session: Session, db_url: str
-) -> None:
+async def test_a_forged_positive_zam_leaves_a_sent_dmp_copy_as_it_was(session: Session, db_url: str) -> None:
     rows = plan(session, factories.validated_report(session))
     sent = hl7_row(rows)
     for row in rows:
-        row.status = DeliveryStatus.failed if row.channel is Channel.dmp else DeliveryStatus.sent
+        row.status = DeliveryStatus.sent
         session.add(row)
     session.commit()
     allow = Allowlist(senders=frozenset({"PFI^PFI-DEMO"}))
@@ -48,7 +46,7 @@ async def test_a_forged_positive_zam_leaves_a_failed_dmp_delivery_failed(
             "127.0.0.1", zam.port, z01("ATTACKER", "F1", sent.idempotency_key), timeout=10
         )
         assert msa(forged)[1] == "AR" and "not allowed on this listener" in err(forged)
-        assert dmp_status(db_url) is DeliveryStatus.failed
+        assert dmp_status(db_url) is DeliveryStatus.sent
         genuine = await mllp.exchange(
             "127.0.0.1", zam.port, z01("PFI", "G1", sent.idempotency_key), timeout=10
         )

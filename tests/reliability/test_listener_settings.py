@@ -1,5 +1,7 @@
 """The listeners' limits, charset, TLS and allowlists are site settings (`SiteSettings.listeners`), read by
-`ris up` and `ris identity listen`: checked with the setting's name, applied over real sockets."""
+`ris up` and `ris identity listen`: checked with the setting's name, applied over real sockets. What an
+allowlist leaves empty is the configured PFI's: its application^facility on the ZAM listener, its address,
+or its certificate when the listener asks for one; this machine only when no PFI is configured."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from blocks.pfi import PfiEndpoint
 from cli.main import app
 from ris.channels.hl7.listener import ZamListener
 from ris.hl7v2 import mllp
@@ -29,10 +32,41 @@ from tests.conftest import ROOT
 from tests.reliability.pam_messages import err, msa, pam
 from tests.reliability.test_forged_zam import z01
 
+PFI_BLOCK = PfiEndpoint(host="127.0.0.1", port=2575, application="PFI", facility="PFI-DEMO")
 
-def test_the_defaults_are_the_mllp_defaults_and_let_anyone_send() -> None:
-    options = ListenerSettings().for_pam()
-    assert options == {"limits": mllp.Limits(), "tls": None, "allowlist": Allowlist(), "charset": "utf-8"}
+
+def test_the_defaults_are_the_mllp_defaults_and_only_the_configured_pfi_may_send() -> None:
+    options = ListenerSettings().for_pam(None)
+    loopback = Allowlist(peers=("127.0.0.0/8", "::1/128"))
+    assert options == {"limits": mllp.Limits(), "tls": None, "allowlist": loopback, "charset": "utf-8"}
+    pfi = Allowlist(frozenset({"PFI^PFI-DEMO"}), ("127.0.0.1/32",))
+    assert ListenerSettings().for_zam(PFI_BLOCK.peer())["allowlist"] == pfi
+    assert ListenerSettings().for_pam(PFI_BLOCK.peer())["allowlist"] == Allowlist(peers=("127.0.0.1/32",))
+    explicit = ListenerSettings.model_validate(
+        {"zam": {"allow": {"senders": ["EAI"], "peers": ["10.1.2.0/24"]}}}
+    )
+    assert explicit.for_zam(PFI_BLOCK.peer())["allowlist"] == Allowlist(frozenset({"EAI"}), ("10.1.2.0/24",))
+
+
+def test_a_zam_listener_without_a_configured_pfi_does_not_start() -> None:
+    unnamed = PfiEndpoint(host="127.0.0.1", port=2575)
+    for peer in (None, unnamed.peer()):
+        with pytest.raises(
+            ListenerSettingsError, match=r"^listeners.zam.allow.senders: empty, and .* no sender: set the PFI"
+        ):
+            ListenerSettings().for_zam(peer)
+
+
+def test_with_client_certificates_the_certificate_not_the_address_names_the_peer(tmp_path: Path) -> None:
+    tls = {"cert": str(tmp_path / "c.pem"), "key": str(tmp_path / "k.pem"), "client_ca": str(tmp_path / "ca")}
+    settings = ListenerSettings.model_validate({"zam": {"tls": tls}})
+    with pytest.raises(
+        ListenerSettingsError, match=r"^listeners.zam.allow.certificate_cns: empty, and the PFI"
+    ):
+        settings.zam.allowlist("listeners.zam", PFI_BLOCK.peer(), senders_required=True)
+    named = PFI_BLOCK.model_copy(update={"certificate_cn": "pfi.chu-x.fr"})
+    allowed = settings.zam.allowlist("listeners.zam", named.peer(), senders_required=True)
+    assert allowed == Allowlist(frozenset({"PFI^PFI-DEMO"}), (), frozenset({"pfi.chu-x.fr"}))
 
 
 @pytest.mark.parametrize(
@@ -57,18 +91,19 @@ def test_a_missing_certificate_is_named_when_the_listener_starts(tmp_path: Path)
     settings = ListenerSettings.model_validate(
         {"zam": {"tls": {"cert": str(tmp_path / "absent.pem"), "key": str(tmp_path / "k.pem")}}}
     )
-    assert settings.for_pam()["tls"] is None  # saved from anywhere, checked only where it is used
+    assert settings.for_pam(None)["tls"] is None  # saved from anywhere, checked only where it is used
     with pytest.raises(
         ListenerSettingsError, match=r"^listeners.zam.tls.cert: .*absent.pem is not a readable"
     ):
-        settings.for_zam()
+        settings.for_zam(PFI_BLOCK.peer())
 
 
 async def test_the_zam_listener_applies_its_site_settings(db_url: str) -> None:
     site = SiteSettings.model_validate(
         {"listeners": {"zam": {"allow": {"senders": ["PFI"]}, "max_message_mb": 0.001}}}
     )
-    async with ZamListener(me=factories.SITE_PARTY, database_url=db_url, **site.listeners.for_zam()) as zam:
+    options = site.listeners.for_zam(PFI_BLOCK.peer())
+    async with ZamListener(me=factories.SITE_PARTY, database_url=db_url, **options) as zam:
         forged = await mllp.exchange("127.0.0.1", zam.port, z01("ATTACKER", "F1", "x"), timeout=10)
         big = await mllp.exchange("127.0.0.1", zam.port, z01("PFI", "B1", "x" * 2000), timeout=10)
     assert msa(forged)[1] == "AR" and "not allowed on this listener" in err(forged)
@@ -120,6 +155,7 @@ def test_ris_identity_listen_serves_tls_with_client_certificates_and_its_allowli
     env = isolated_env(tmp_path)
     assert run_ris(env, "db", "upgrade").returncode == 0
     command = [*RIS, "identity", "listen", "--port", "0", "--own-domain", "GAM", "--allow-sender", "GAM"]
+    command += ["--allow-certificate-cn", "GAM-CHU-X"]
     command += ["--tls-cert", str(pki["server"]), "--tls-key", str(pki["server_key"])]
     command += ["--tls-client-ca", str(pki["ca"])]
     proc = subprocess.Popen(

@@ -32,7 +32,10 @@ def start_listener(env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
         text=True,
     )
     line = proc.stdout.readline()  # "PAM listener on 127.0.0.1:<port>", once recovery is done
-    assert line.startswith("PAM listener on"), proc.stderr.read() if proc.poll() is not None else line
+    if not line.startswith("PAM listener on"):
+        proc.kill()  # never leave a listener behind the test
+        _, errors = proc.communicate(timeout=30)
+        pytest.fail(f"the listener did not start: {line or errors}")
     return proc, int(line.rsplit(":", 1)[1])
 
 

@@ -23,7 +23,7 @@ from ris.identity.intake import IntakePolicy, PamIntake
 from ris.store import db
 from ris.store.models import Patient
 from tests.cli_process import RIS, isolated_env
-from tests.conftest import ROOT
+from tests.conftest import ROOT, add_user
 from tests.reliability.pam_messages import msa, pam
 from tests.worklist.generated import big_worklist
 
@@ -39,9 +39,10 @@ def patients(url: str, prefix: str) -> int:
 def start_load(tmp_path: Path, url: str, cases: int) -> subprocess.Popen[str]:
     path = tmp_path / "worklist.json"
     path.write_text(json.dumps(big_worklist(cases)), encoding="utf-8")
-    env = isolated_env(tmp_path, RIS_DATABASE_URL=url)
+    add_user(url, "worklist", "secretary")  # the scheduled job's user: worklist.load
+    env = isolated_env(tmp_path, RIS_DATABASE_URL=url, RIS_DECLARED_ACTORS="allowed")
     return subprocess.Popen(
-        [*RIS, "worklist", "load", str(path)],
+        [*RIS, "worklist", "load", str(path), "--by", "worklist"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

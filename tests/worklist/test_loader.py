@@ -7,12 +7,13 @@ import json
 
 import jsonschema
 import pytest
-from sqlmodel import func, select
+from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from cli.main import app
 from ris import worklist
 from ris.demo import sample_worklist
+from ris.store import db
 from ris.store.models import (
     AuditEntry,
     Correspondent,
@@ -22,8 +23,11 @@ from ris.store.models import (
     Report,
     ReportRecipient,
     ReportStatus,
+    WorklistItem,
 )
 from tests.conftest import ROOT
+
+LOADER = "10001234567"  # the demo's administrator (acting_users): worklist.load
 
 
 def _count(session, model) -> int:
@@ -157,7 +161,7 @@ def test_a_reload_of_the_same_file_is_unchanged_and_stores_nothing(session):
         ("patients", {"birth_name": "AUTRE"}, "patients[0] ipp: patient DEMO00001 "),
         ("patients", {"refusals": {"mss_patient": True}}, "patients[0] ipp: patient DEMO00001 "),
         ("exams", {"modality": "MR"}, "exams[0] order_id: an exam with "),
-        ("reports", {"body": "autre texte"}, "reports[0] id: report "),
+        # a report: updated while draft or provisional, refused once validated (test_draft_reload.py)
     ],
 )
 def test_a_reload_with_changed_values_refuses_them_and_changes_nothing(session, section, change, expected):
@@ -191,20 +195,26 @@ def test_unknown_sections_are_refused(session):
     assert result.refused == ["studies: unknown section (expected correspondents, patients, exams, reports)"]
 
 
-def test_cli_loads_and_reports_refusals(db_url, tmp_path):
+def test_cli_loads_and_reports_refusals(db_url, acting_users, tmp_path):
     data = sample_worklist(2)
     data["exams"][1]["modality"] = "??"
     path = tmp_path / "worklist.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    result = CliRunner().invoke(app, ["worklist", "load", str(path)])
+    result = CliRunner().invoke(app, ["worklist", "load", str(path), "--by", LOADER])
     assert result.exit_code == 2
     assert "loaded: 7 correspondents, 2 patients, 1 exams, 1 reports" in result.stdout
     assert "refused: exams[1] modality:" in result.stderr
+    # Each refused record waits on the identity-vigilance worklist, once however often the file is loaded.
+    assert CliRunner().invoke(app, ["worklist", "load", str(path), "--by", LOADER]).exit_code == 2
+    with Session(db.get_engine(db_url)) as s:
+        items = s.exec(select(WorklistItem).where(WorklistItem.kind == "worklist-record-refused")).all()
+    assert "exams[1]" in [i.object_id for i in items] and len(items) == len(set(i.object_id for i in items))
+    assert {i.source for i in items} == {"worklist file worklist.json"}
 
 
-def test_cli_refuses_a_file_that_is_not_json(db_url, tmp_path):
+def test_cli_refuses_a_file_that_is_not_json(db_url, acting_users, tmp_path):
     path = tmp_path / "worklist.json"
     path.write_text("not json", encoding="utf-8")
-    result = CliRunner().invoke(app, ["worklist", "load", str(path)])
+    result = CliRunner().invoke(app, ["worklist", "load", str(path), "--by", LOADER])
     assert result.exit_code == 1
     assert "worklist.json: not a readable JSON worklist" in result.stderr

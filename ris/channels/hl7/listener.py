@@ -1,7 +1,10 @@
 """The ZAM receipt listener: an MLLP server the PFI sends its business acknowledgements to.
 
 Each message is stored (InboundMessage) before it is acknowledged; a ZAM whose correlation is unknown
-gets an AE with ERR and changes nothing. A resent ZAM (same sender and MSH-10) is answered again
+gets an AE with ERR and changes nothing; one the delivery status machine does not let change its copy
+(a receipt that would take back a delivered copy, one about a copy never sent, a replay of a receipt
+under a new MSH-10) gets AR with an ERR naming the rule, is recorded `rejected` with it, and changes
+nothing. A resent ZAM (same sender and MSH-10) is answered again
 without being applied twice. A ZAM from a sender or address outside the allowlist is refused (AR) and
 audited. Store work runs in a thread so the event loop keeps serving. Once a receipt's outcome is
 committed, the listener's `on_outcome` hears of it (ids only): `ris up` and `ris hl7 listen` give it the
@@ -19,12 +22,19 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ris.channels.hl7.receipts import UnknownCorrelation, ZamFormatError, apply_receipt, parse_zam
+from ris.channels.hl7.receipts import (
+    Receipt,
+    ReceiptRefused,
+    UnknownCorrelation,
+    ZamFormatError,
+    apply_receipt,
+    parse_zam,
+)
 from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
 from ris.hl7v2.er7 import Segment, segments
 from ris.hl7v2.inbound import Allowlist, key_problem, record_refusal
 from ris.hl7v2.mllp import Limits, MllpServer, Peer, Tls
-from ris.store.db import session_scope
+from ris.store.db import in_unit_of_work
 from ris.store.models import Delivery, InboundMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,17 +78,19 @@ class Verdict:
 
 def _stored(sender: str, control_id: str, message_type: str, raw: str, url: str | None) -> InboundMessage:
     """Store the message once; a resent one returns the row already kept."""
-    try:
-        with session_scope(url) as session:
-            row = InboundMessage(sender=sender, control_id=control_id, message_type=message_type, raw=raw)
-            session.add(row)
+
+    def add(session: Session) -> InboundMessage:
+        row = InboundMessage(sender=sender, control_id=control_id, message_type=message_type, raw=raw)
+        session.add(row)
         return row
+
+    try:
+        return in_unit_of_work(add, url)
     except IntegrityError:
-        with session_scope(url) as session:
-            stmt = select(InboundMessage).where(
-                InboundMessage.sender == sender, InboundMessage.control_id == control_id
-            )
-            return session.exec(stmt).one()
+        stmt = select(InboundMessage).where(
+            InboundMessage.sender == sender, InboundMessage.control_id == control_id
+        )
+        return in_unit_of_work(lambda session: session.exec(stmt).one(), url)
 
 
 def _mark(session: Session, row_id: int, outcome: str, error: str | None = None) -> bool:
@@ -92,8 +104,15 @@ def _mark(session: Session, row_id: int, outcome: str, error: str | None = None)
 
 
 def _finish(row_id: int, outcome: str, error: str | None, url: str | None) -> None:
-    with session_scope(url) as session:
-        _mark(session, row_id, outcome, error)
+    in_unit_of_work(lambda session: _mark(session, row_id, outcome, error), url)
+
+
+def _apply(session: Session, row_id: int, receipt: Receipt) -> AppliedOutcome | Verdict:
+    """Mark the message accepted and apply its receipt, one unit of work (run again whole after a
+    deadlock); the verdict already given when a concurrent resend applied it first."""
+    if not _mark(session, row_id, "accepted"):
+        return _judged(session.get(InboundMessage, row_id))
+    return AppliedOutcome.of(apply_receipt(session, receipt, inbound_id=row_id))
 
 
 def _judged(row: InboundMessage) -> Verdict:
@@ -127,10 +146,7 @@ def process(
         return _judged(row)
     try:
         receipt = parse_zam(raw)
-        with session_scope(url) as session:
-            if not _mark(session, row.id, "accepted"):
-                return _judged(session.get(InboundMessage, row.id))
-            outcome = AppliedOutcome.of(apply_receipt(session, receipt))
+        applied = in_unit_of_work(lambda session: _apply(session, row.id, receipt), url)
     except ZamFormatError as exc:  # it will never pass: AR, the PFI must not resend it as is
         condition = "200" if str(exc).startswith("MSH-9") else "101"  # unsupported type / field missing
         _finish(row.id, "rejected", str(exc), url)
@@ -138,8 +154,13 @@ def process(
     except UnknownCorrelation as exc:
         _finish(row.id, "rejected", str(exc), url)
         return Verdict("AE", Problem("204", str(exc)))  # unknown key identifier
-    log.info("ZAM %s applied to delivery %s", receipt.trigger, outcome.delivery_id)
-    _tell(on_outcome, outcome)
+    except ReceiptRefused as exc:  # the copy stays as it was; sending it again would change nothing
+        _finish(row.id, "rejected", str(exc), url)
+        return Verdict("AR", Problem(exc.condition, str(exc), "OBX-4"))
+    if isinstance(applied, Verdict):
+        return applied
+    log.info("ZAM %s applied to delivery %s", receipt.trigger, applied.delivery_id)
+    _tell(on_outcome, applied)
     return Verdict("AA")
 
 

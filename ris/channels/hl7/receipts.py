@@ -5,13 +5,18 @@ first OBX is the MSH-10 we sent, i.e. the hl7 delivery's idempotency key: it lea
 whose relayed deliveries (route "pfi") the receipt updates. A resend (`initial-r1`: the copies whose
 receipt failed, sent again by an administrator's retry with a new MSH-10, `ris.retry_relay`) speaks for
 the copies of the action it repeats.
+
+A receipt moves a copy only as the status machine lets a receipt (`ris.store.delivery_states`): forward,
+from a copy that was sent. Anything else is refused (`ReceiptRefused`, the text naming the rule) and the
+copy stays as it was. A receipt applies once to a copy, per kind and message it names, whatever its own
+MSH-10 (`AppliedReceipt`): a replay under a new control id changes nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from ris.channels.hl7.vocabulary import ZAM_TRIGGERS
 from ris.hl7v2.ack_reader import AckError, read_errors
@@ -19,20 +24,13 @@ from ris.hl7v2.er7 import segments
 from ris.identity.pid_segment import PATIENT_MAIL_DOMAIN
 from ris.retry_relay import base_action
 from ris.routing import PFI
-from ris.store import deliveries
-from ris.store.models import Channel, Delivery, DeliveryStatus, Exam, Patient, Report
+from ris.store import deliveries, delivery_states
+from ris.store.models import AppliedReceipt, Channel, Delivery, DeliveryStatus, Exam, Patient, Report
 
 EXPECTED_OBX = {
     "Z01": "ACK_RECEPTION_DMP",
     "Z02": "ACK_RECEPTION_MSS",
     "Z03": "ACK_LECTURE_MSS",
-}
-# Forward-only progress: a late Z02 never turns a read delivery back into acknowledged.
-RANK = {
-    DeliveryStatus.pending: 0,
-    DeliveryStatus.sent: 1,
-    DeliveryStatus.acknowledged: 2,
-    DeliveryStatus.read: 3,
 }
 
 
@@ -42,6 +40,15 @@ class ZamFormatError(ValueError):
 
 class UnknownCorrelation(LookupError):
     """The receipt points at no message or recipient of ours."""
+
+
+class ReceiptRefused(ValueError):
+    """The receipt may not change the copy it is about; the text names the rule. `condition`: HL7 table
+    0357 (205: applied already, 207: a rule of the status machine)."""
+
+    def __init__(self, text: str, condition: str = "207") -> None:
+        super().__init__(text)
+        self.condition = condition
 
 
 @dataclass(frozen=True)
@@ -97,12 +104,21 @@ def _patient_address(session: Session, report_id: str) -> str | None:
     return f"{patient.ins_matricule}@{PATIENT_MAIL_DOMAIN}"
 
 
-def target_delivery(session: Session, receipt: Receipt) -> Delivery:
+@dataclass(frozen=True)
+class Target:
+    """What a receipt is about: the message it names (OBX-4) and the copy it speaks for (the message
+    itself for a deletion's receipt)."""
+
+    message: Delivery
+    copy: Delivery
+
+
+def target_delivery(session: Session, receipt: Receipt) -> Target:
     hl7 = deliveries.by_idempotency_key(session, receipt.original_control_id)
     if hl7 is None or hl7.channel is not Channel.hl7:
         raise UnknownCorrelation("OBX-4: no message sent to the PFI has this MSH-10")
     if hl7.action == "delete":  # receipts of a deletion: noted on the deletion message's own delivery
-        return hl7
+        return Target(hl7, hl7)
     relayed = [
         d
         for d in deliveries.for_version(session, hl7.report_id, hl7.version)
@@ -120,7 +136,7 @@ def target_delivery(session: Session, receipt: Receipt) -> Delivery:
         wanted = [d for d in relayed if d.channel is Channel.mss_ps and d.recipient.lower() == address]
     if not wanted:
         raise UnknownCorrelation(f"{receipt.trigger}: no delivery relayed by the PFI matches this receipt")
-    return wanted[0]
+    return Target(hl7, wanted[0])
 
 
 def outcome(receipt: Receipt) -> tuple[DeliveryStatus | None, str]:
@@ -139,20 +155,62 @@ def outcome(receipt: Receipt) -> tuple[DeliveryStatus | None, str]:
     return None, "ZAM Z03: negative read notification"
 
 
-def apply_receipt(session: Session, receipt: Receipt, *, actor: str = "pfi") -> Delivery:
-    """Update the delivery the receipt is about; raises UnknownCorrelation and changes nothing otherwise."""
-    delivery = target_delivery(session, receipt)
-    # The worker recording the PFI's ACK may update the same row at the same time (PostgreSQL, several
-    # processes): lock it and decide on its committed status.
-    session.refresh(delivery, with_for_update=True)
+def _as_sent(target: Target) -> DeliveryStatus:
+    """The copy's status as a receipt sees it. A copy still pending in a message that has left (sent at
+    least once, the PFI's ACK not recorded yet: the PFI may send its ZAM before we record its ACK) was
+    sent; one waiting for a message not sent yet was not."""
+    copy, message = target.copy, target.message
+    in_flight = message.status is DeliveryStatus.pending and message.attempts >= 1
+    if copy is not message and copy.status is DeliveryStatus.pending and in_flight:
+        return DeliveryStatus.sent
+    return copy.status
+
+
+def _applied_before(session: Session, receipt: Receipt, copy: Delivery) -> AppliedReceipt | None:
+    stmt = select(AppliedReceipt).where(
+        AppliedReceipt.delivery_id == copy.id,
+        AppliedReceipt.kind == receipt.trigger,
+        AppliedReceipt.message_key == receipt.original_control_id,
+    )
+    return session.exec(stmt).first()
+
+
+def apply_receipt(
+    session: Session, receipt: Receipt, *, inbound_id: int | None = None, actor: str = "pfi"
+) -> Delivery:
+    """Update the copy the receipt is about, as the status machine lets a receipt; raises
+    UnknownCorrelation or ReceiptRefused, before writing anything, when it may not. `inbound_id`: the
+    stored message that carried it."""
+    target = target_delivery(session, receipt)
+    # The worker recording the PFI's ACK may update the same rows at the same time (PostgreSQL, several
+    # processes): lock them in its order (the message, then its copies) and decide on committed statuses.
+    session.refresh(target.message, with_for_update=True)
+    copy = target.copy
+    if copy is not target.message:
+        session.refresh(copy, with_for_update=True)
+    where = f"OBX-4 {receipt.original_control_id}: delivery {copy.id} ({copy.channel.value})"
+    if earlier := _applied_before(session, receipt, copy):
+        raise ReceiptRefused(
+            f"{where}: a ZAM {receipt.trigger} about this message was applied to it on "
+            f"{earlier.applied_at:%Y-%m-%d %H:%M:%S} UTC; a receipt applies once, whatever its MSH-10",
+            "205",
+        )
     status, detail = outcome(receipt)
-    if (
-        delivery.channel is Channel.hl7
-    ):  # a deletion's receipt: timeline note, the deletion stays acknowledged
+    if copy.channel is Channel.hl7:  # a deletion's receipt: timeline note, the deletion stays acknowledged
         status = None
-    if status is None:
-        if delivery.status is not DeliveryStatus.failed:  # a note must not overwrite a failure reason
-            deliveries.set_status(session, delivery, delivery.status, detail, actor=actor)
-    elif status is DeliveryStatus.failed or RANK.get(status, 0) > RANK.get(delivery.status, -1):
-        deliveries.set_status(session, delivery, status, detail, actor=actor)
-    return delivery
+    seen = _as_sent(target)
+    if why := delivery_states.receipt_refusal(seen, status):
+        raise ReceiptRefused(f"{where} {why}")
+    session.add(
+        AppliedReceipt(
+            delivery_id=copy.id,
+            kind=receipt.trigger,
+            message_key=receipt.original_control_id,
+            inbound_message_id=inbound_id,
+        )
+    )
+    if delivery_states.receipt_moves(seen, status):
+        deliveries.set_status(session, copy, status, detail, actor=actor)
+    elif status is None:
+        deliveries.set_status(session, copy, copy.status, detail, actor=actor)  # a note on the timeline
+    return copy
