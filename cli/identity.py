@@ -1,7 +1,9 @@
-"""`ris identity`: check a matricule INS, read and search identities, query INSi, take in a PAM-FR feed.
+"""`ris identity`: check a matricule INS, read and search identities, query INSi, take in a PAM-FR feed,
+qualify an identity with the site's identity documents, see and resolve the identity-vigilance worklist.
 
-Every read is audited with the actor given by `--by` (INS rule 4). The CLI is an operator's tool: it acts
-with the permissions ins.read, insi.call and identity.write, never as a super-user."""
+Who acts is the `ris login` professional, or `--by` where allowed; they act with the permissions their
+roles give (ris.auth.roles: ins.read, insi.call, identity.write, identity.worklist...), and every read is
+audited with them (INS rule 4)."""
 
 from __future__ import annotations
 
@@ -13,14 +15,19 @@ from pathlib import Path
 import typer
 from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from blocks import BlockNotSaved
+from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
+from cli.acting import acting, by_option
 from cli.common import fail, print_json, require_answering_api
+from deployments.runs import start_identity_verification
 from ris import refusals
+from ris.auth import roles
 from ris.auth.certificates import CertificateUnavailable
-from ris.identity import insi_service
-from ris.identity.actors import OPERATOR, Actor
+from ris.identity import insi_service, vigilance
+from ris.identity.actors import IDENTITY_WRITE, INS_READ, INSI_CALL, Actor
 from ris.identity.errors import IdentityRuleError
 from ris.identity.insi_client import (
     InsiClient,
@@ -31,20 +38,33 @@ from ris.identity.insi_client import (
     VitaleQuery,
     bundled_wsdl,
 )
-from ris.identity.intake import IntakePolicy, PamIntake, serve
+from ris.identity.insi_result import InsiUnreadable
+from ris.identity.intake import IntakePolicy, PamIntake, Verifier, serve
 from ris.identity.nir import matricule_problem
-from ris.identity.registry import NotFound, get_patient, identity_view
+from ris.identity.registry import (
+    NotFound,
+    get_patient,
+    identity_view,
+    record_justificatif,
+    validate_identity,
+)
 from ris.identity.search import search_by_ins, search_by_traits
-from ris.listener_settings import Listener, ListenerSettingsError
-from ris.store.db import session_scope
+from ris.listener_settings import ConfiguredPeer, Listener, ListenerSettingsError
+from ris.store.db import in_unit_of_work, session_scope
+from ris.store.models import PatientRefusal, RefusalChannel
 
-app = typer.Typer(help="Identities and the INS: key check, search, INSi, PAM-FR feed.", no_args_is_help=True)
+app = typer.Typer(
+    help="Identities and the INS: key check, search, INSi, PAM-FR feed, qualification, the worklist.",
+    no_args_is_help=True,
+)
 
-By = typer.Option(..., "--by", help="Who is acting (user id), written to the audit trail")
+By = by_option("Who acts, written to the audit trail")
 
 
-def _actor(by: str) -> Actor:
-    return Actor(by, OPERATOR)
+def _actor(by: str | None, permission: str) -> Actor:
+    """The acting user with the permissions their roles give, when they include `permission`."""
+    user = acting(by, permission)
+    return Actor(user.rpps, user.permissions)
 
 
 @app.command("verify-key")
@@ -57,11 +77,12 @@ def verify_key(matricule: str) -> None:
 
 
 @app.command()
-def show(ipp: str, by: str = By, as_json: bool = typer.Option(False, "--json")) -> None:
+def show(ipp: str, by: str | None = By, as_json: bool = typer.Option(False, "--json")) -> None:
     """One identity, its status and whether its INS may leave the system."""
+    actor = _actor(by, INS_READ)
     with session_scope() as session:
         try:
-            view = identity_view(session, _actor(by), get_patient(session, ipp))
+            view = identity_view(session, actor, get_patient(session, ipp))
         except NotFound as exc:
             fail(str(exc))
     if as_json:
@@ -73,7 +94,7 @@ def show(ipp: str, by: str = By, as_json: bool = typer.Option(False, "--json")) 
 
 @app.command()
 def search(
-    by: str = By,
+    by: str | None = By,
     birth_date: str | None = typer.Option(None, "--birth-date", help="AAAA-MM-JJ"),
     name: str | None = typer.Option(None, "--name", help="First letters of a name or given name"),
     ins: str | None = typer.Option(None, "--ins", help="All 15 characters of the matricule INS"),
@@ -81,12 +102,13 @@ def search(
     """Anteriority search (INS rule 17): by birth date (+ start of a name), or by matricule INS."""
     if (birth_date is None) == (ins is None):
         fail("give --birth-date (optionally with --name) or --ins")
+    actor = _actor(by, INS_READ)
     with session_scope() as session:
         try:
             if ins is not None:
-                found = search_by_ins(session, _actor(by), ins)
+                found = search_by_ins(session, actor, ins)
             else:
-                found = search_by_traits(session, _actor(by), _date(birth_date, "--birth-date"), name)
+                found = search_by_traits(session, actor, _date(birth_date, "--birth-date"), name)
         except IdentityRuleError as exc:
             fail(str(exc))
         for p in found:
@@ -99,7 +121,7 @@ def search(
 
 @app.command("insi-lookup")
 def insi_lookup(
-    by: str = By,
+    by: str | None = By,
     name: str | None = typer.Option(None, help="Nom de naissance (INSi lexical form)"),
     given: str | None = typer.Option(None, help="One birth given name"),
     sex: str | None = typer.Option(None, help="M or F"),
@@ -126,9 +148,10 @@ def insi_lookup(
             fail("give --name, --given, --sex and --birth-date (or --vitale-nir and --birth-date)")
         traits = TraitsQuery(name, (given,), sex, _date(birth_date, "--birth-date"), place)
         vitale = None
+    actor = _actor(by, INSI_CALL)
     try:
-        result = asyncio.run(_lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca))
-    except (IdentityRuleError, InsiFault, InsiUnavailable, CertificateUnavailable) as exc:
+        result = asyncio.run(_lookup(actor, traits, vitale, url, wsdl, idam, cert, key, ca))
+    except (IdentityRuleError, InsiFault, InsiUnavailable, InsiUnreadable, CertificateUnavailable) as exc:
         fail(str(exc))
     if as_json:
         print_json(result.summary())
@@ -142,7 +165,7 @@ def insi_lookup(
         )
 
 
-async def _lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca):
+async def _lookup(actor: Actor, traits, vitale, url, wsdl, idam, cert, key, ca):
     if url:
         settings = InsiSettings(
             url=url,
@@ -162,11 +185,11 @@ async def _lookup(by, traits, vitale, url, wsdl, idam, cert, key, ca):
         block = await load_insi_endpoint()
         if block is None:
             fail("no INSi endpoint saved: give --url, or save the RIS INSi Endpoint block in the Prefect UI")
-        client = await block.client_for(by)  # an SCM calls with the RPPS-Rang certificate of --by
+        client = await block.client_for(actor.id)  # an SCM calls with the acting RPPS-Rang certificate
     async with client:
         with session_scope() as session:
             try:
-                return await insi_service.search(session, _actor(by), client, traits=traits, vitale=vitale)
+                return await insi_service.search(session, actor, client, traits=traits, vitale=vitale)
             finally:
                 session.commit()  # the trace of the call stays even when the answer is refused
 
@@ -180,17 +203,30 @@ Trusted = typer.Option([], "--trusted", help="Sender with a trust contract (rule
 NotCaring = typer.Option(False, "--not-caring-directly", help="This site does not take care of the patients")
 
 
+def _verifier(what: str) -> Verifier | None:
+    """The INSi verifications of foreign INS start on the running engine; without one they wait (pending)
+    and the engine's PAM-FR listener starts them when it starts."""
+    if not PREFECT_API_URL.value():
+        typer.echo(f"{what}: no running engine: INSi verifications wait until `ris up` starts them", err=True)
+        return None
+    require_answering_api(what)
+    return start_identity_verification
+
+
 @app.command("import-pam")
 def import_pam(
     file: Path,
     own_domain: list[str] = OwnDomain,
     trusted: list[str] = Trusted,
     not_caring_directly: bool = NotCaring,
+    by: str | None = By,
 ) -> None:
     """Take in a file of HL7 v2 messages (PAM-FR ADT, ORM, OMI, SIU): their PID; one ACK code per message."""
     if not file.is_file():
         fail(f"{file} is not a file")
-    codes = asyncio.run(PamIntake(_policy(own_domain, trusted, not_caring_directly)).import_file(file))
+    acting(by, IDENTITY_WRITE)
+    policy = _policy(own_domain, trusted, not_caring_directly)
+    codes = asyncio.run(PamIntake(policy, _verifier("`ris identity import-pam`")).import_file(file))
     for n, code in enumerate(codes, 1):
         typer.echo(f"message {n}: {code}")
     if any(c != "AA" for c in codes):
@@ -212,7 +248,14 @@ def listen(
     allow_peer: list[str] = typer.Option(
         [],
         "--allow-peer",
-        help="Address or network (CIDR) allowed to connect (default: the site setting)",
+        help="Address or network (CIDR) allowed to connect (default: the site setting, else the PFI "
+        "block's host, else this machine only)",
+    ),
+    allow_certificate_cn: list[str] = typer.Option(
+        [],
+        "--allow-certificate-cn",
+        help="Subject CN of a client certificate allowed, with --tls-client-ca (default: the site setting, "
+        "else the PFI block's certificate_cn)",
     ),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve TLS with this certificate (PEM)"),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Its private key (with --tls-cert)"),
@@ -224,13 +267,19 @@ def listen(
     crash left stored but not applied are applied first; anything outside the allowlist gets AR.
 
     Limits, charset, TLS and allowlist come from the site setting `listeners.pam` of the running engine
-    (defaults without one); the options here replace the matching setting."""
-    settings = _pam_settings(allow_sender, allow_peer, tls_cert, tls_key, tls_client_ca)
+    (defaults without one); the options here replace the matching setting. What the allowlist leaves
+    empty is the PFI block's: its address, or its certificate with --tls-client-ca (this machine only
+    when no engine runs)."""
+    saved, peer = _saved_pam_settings()
+    settings = _pam_settings(
+        saved, allow_sender, allow_peer, allow_certificate_cn, tls_cert, tls_key, tls_client_ca
+    )
     try:
-        options = settings.options("listeners.pam")
+        options = settings.options("listeners.pam", peer)
     except ListenerSettingsError as exc:
         fail(str(exc))
-    intake = PamIntake(_policy(own_domain, trusted, not_caring_directly), **options)
+    verifier = _verifier("`ris identity listen`")
+    intake = PamIntake(_policy(own_domain, trusted, not_caring_directly), verifier, **options)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(intake, host, port))
 
@@ -238,6 +287,7 @@ def listen(
 LISTEN_OPTIONS = {
     "allow.senders": "--allow-sender",
     "allow.peers": "--allow-peer",
+    "allow.certificate_cns": "--allow-certificate-cn",
     "tls.cert": "--tls-cert",
     "tls.key": "--tls-key",
     "tls.client_ca": "--tls-client-ca",
@@ -245,13 +295,21 @@ LISTEN_OPTIONS = {
 
 
 def _pam_settings(
-    senders: list[str], peers: list[str], cert: Path | None, key: Path | None, client_ca: Path | None
+    saved: Listener,
+    senders: list[str],
+    peers: list[str],
+    cns: list[str],
+    cert: Path | None,
+    key: Path | None,
+    client_ca: Path | None,
 ) -> Listener:
-    data = _saved_pam_settings().model_dump()
+    data = saved.model_dump()
     if senders:
         data["allow"]["senders"] = senders
     if peers:
         data["allow"]["peers"] = peers
+    if cns:
+        data["allow"]["certificate_cns"] = cns
     if cert or key or client_ca:
         if not (cert and key):
             fail("--tls-cert and --tls-key: give both (and --tls-client-ca to require client certificates)")
@@ -265,21 +323,30 @@ def _pam_settings(
         fail(f"{where}: {first['msg'].removeprefix('Value error, ')}")
 
 
-def _saved_pam_settings() -> Listener:
-    """The running engine's `listeners.pam` setting; the defaults when no engine runs on this data folder."""
+def _saved_pam_settings() -> tuple[Listener, ConfiguredPeer | None]:
+    """The running engine's `listeners.pam` setting and the PFI it names; the defaults and no peer when no
+    engine runs on this data folder (or nothing is saved)."""
     if not PREFECT_API_URL.value():
-        return Listener()
+        return Listener(), None
     require_answering_api("the PAM-FR listener's site settings")
-    try:
-        return asyncio.run(load_site_settings()).listeners.pam
-    except BlockNotSaved:
-        return Listener()
+
+    async def saved() -> tuple[Listener, ConfiguredPeer | None]:
+        try:
+            settings = (await load_site_settings()).listeners.pam
+        except BlockNotSaved:
+            settings = Listener()
+        try:
+            return settings, (await load_pfi_endpoint()).peer()
+        except BlockNotSaved:
+            return settings, None
+
+    return asyncio.run(saved())
 
 
 ChannelOption = typer.Option(
     ..., "--channel", help="mss-patient (Mon espace santé, RIS.MSS.21) or mss-ps (professionals, RIS.MSS.25)"
 )
-RppsBy = typer.Option(..., "--by", help="RPPS of the user recording it: 11 digits, a known correspondent")
+RppsBy = by_option("RPPS of the user recording it (a known correspondent)")
 
 
 @app.command()
@@ -288,8 +355,8 @@ def refusal(
     channel: str = ChannelOption,
     refuse: bool = typer.Option(False, "--refuse", help="The patient refuses this channel"),
     withdraw: bool = typer.Option(False, "--withdraw", help="The patient withdraws an earlier refusal"),
-    by: str = RppsBy,
     reason: str | None = typer.Option(None, "--reason", help="Why, in a few words (at most 200 characters)"),
+    by: str | None = RppsBy,
 ) -> None:
     """Record the patient's refusal of MSSanté sending on one channel, or its withdrawal (mssante.md §4).
 
@@ -298,14 +365,18 @@ def refusal(
     routing reads it when a version is planned and when a held-back patient copy is released."""
     if refuse == withdraw:
         fail("--refuse / --withdraw: give exactly one of them")
-    with session_scope() as session:
-        try:
-            patient = refusals.patient_by_ipp(session, ipp)
-            which = refusals.check_channel(channel)
-            refusals.check_user(session, by)
-            row = refusals.record(session, patient, which, refuse, by, reason)
-        except refusals.RefusalRuleError as exc:
-            fail(str(exc))
+    by = acting(by, roles.PATIENT_REFUSAL).rpps
+
+    def record(session: Session) -> tuple[RefusalChannel, PatientRefusal | None]:
+        patient = refusals.patient_by_ipp(session, ipp)
+        which = refusals.check_channel(channel)
+        refusals.check_user(session, by)
+        return which, refusals.record(session, patient, which, refuse, by, reason)
+
+    try:
+        which, row = in_unit_of_work(record)
+    except refusals.RefusalRuleError as exc:
+        fail(str(exc))
     what = "refused" if refuse else "not refused"
     if row is None:
         typer.echo(f"IPP {ipp}: {which.value} already {what}; nothing recorded")
@@ -349,3 +420,97 @@ def _date(value: str, option: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         fail(f"{option}: {value!r} is not a date AAAA-MM-JJ")
+
+
+@app.command()
+def justificatif(
+    ipp: str,
+    code: str = typer.Option(
+        ..., "--code", help="The identity document seen, from the site's list (INS rule 19)"
+    ),
+    by: str | None = By,
+) -> None:
+    """Record the identity document (justificatif) checked for this patient, from the site's list of
+    accepted documents and their confidence (RIS.INS.18-19); a high-confidence one validates the identity
+    at once where the site enabled it (RIS.INS.21)."""
+    actor = _actor(by, IDENTITY_WRITE)
+    require_answering_api("the site's list of identity documents")
+    policy = asyncio.run(load_site_settings()).justificatifs
+    try:
+        change = in_unit_of_work(
+            lambda session: record_justificatif(session, actor, get_patient(session, ipp), code, policy)
+        )
+    except NotFound as exc:
+        fail(str(exc))
+    except IdentityRuleError as exc:
+        fail(f"{exc}; the site's documents: {', '.join(j.code for j in policy.catalogue)}")
+    proof = policy.find(code)
+    confidence = "high confidence" if proof.high_confidence else "not high confidence"
+    typer.echo(f"IPP {ipp}: {proof.label} recorded ({confidence})")
+    if "status" in change.changed:
+        typer.echo(f"IPP {ipp}: identity validated ({' -> '.join(change.changed['status'])})")
+
+
+@app.command("validate")
+def validate_command(ipp: str, by: str | None = By) -> None:
+    """Validate the identity by hand after checking a high-confidence document (RIS.INS.20): VALI, or QUAL
+    for an identity retrieved from INSi."""
+    actor = _actor(by, IDENTITY_WRITE)
+    try:
+        change = in_unit_of_work(lambda session: validate_identity(session, actor, get_patient(session, ipp)))
+    except (NotFound, IdentityRuleError) as exc:
+        fail(str(exc))
+    if "status" not in change.changed:
+        typer.echo(f"IPP {ipp}: already validated; nothing recorded")
+        return
+    typer.echo(f"IPP {ipp}: identity validated ({' -> '.join(change.changed['status'])})")
+
+
+@app.command("worklist")
+def worklist_command(
+    open_only: bool = typer.Option(False, "--open", help="Only the items nobody resolved yet"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
+) -> None:
+    """The identity-vigilance worklist (rule 55): each item with its reason, its age and the message that
+    raised it, oldest first."""
+    with session_scope() as session:
+        items = vigilance.listing(session, open_only=open_only)
+    if as_json:
+        print_json(items)
+        return
+    for item in items:
+        who = f"IPP {item['patient']}" if item["patient"] else item["object"]
+        state = "open" if item["open"] else f"{item['resolution']} by {item['resolved_by']}"
+        typer.echo(f"#{item['id']:<5} {item['kind']:<30} {who:<18} {item['age_hours']:>7} h  {state}")
+        typer.echo(f"       {item['reason']}")
+        if item["message"]:
+            typer.echo(f"       raised by {item['message']}")
+    typer.echo(f"{len(items)} item{'' if len(items) == 1 else 's'}" + (" open" if open_only else ""))
+
+
+@app.command()
+def resolve(
+    item_id: int = typer.Argument(..., metavar="ID", help="The worklist item (`ris identity worklist`)"),
+    action: str = typer.Option(
+        ..., "--action", help="; ".join(f"{name}: {what}" for name, what in vigilance.RESOLUTIONS.items())
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required, audited)"),
+    by: str | None = By,
+) -> None:
+    """Resolve a worklist item, audited with who, how and why; `--action retry` asks INSi again."""
+    who = acting(by, roles.IDENTITY_WORKLIST).rpps
+    try:
+        retry = in_unit_of_work(lambda session: vigilance.resolve(session, item_id, action, who, reason))
+    except vigilance.ResolveRefused as exc:
+        fail(str(exc))
+    if retry is None:
+        typer.echo(f"item {item_id} closed by {who}")
+        return
+    typer.echo(f"item {item_id}: INSi verification {retry.verification_id} asked again (round {retry.round})")
+    if not PREFECT_API_URL.value():
+        fail("recorded, but no engine runs here: `ris up` starts the verification when it starts", code=3)
+    try:
+        run_id = asyncio.run(start_identity_verification(retry.verification_id, retry.key))
+    except Exception as exc:  # the engine is down: the verification stays pending for its next start
+        fail(f"recorded, but the run could not start ({type(exc).__name__}): start the engine (`ris up`)", 3)
+    typer.echo(f"run {run_id} started: identity-verification-{retry.verification_id}")

@@ -3,7 +3,8 @@
 Patients are sent side by side; one patient's messages go one after the other in creation order, and a
 message still pending after its retries holds the later ones back (an A47 never overtakes an earlier
 A31). A refused (AR) message is final and does not hold the queue: the later messages carry the newer
-state. The result holds counts only.
+state. The result holds counts only. While the site has no PFI endpoint (or site settings) saved, the
+messages wait in the outbox: the run completes and its log says what to configure.
 """
 
 from __future__ import annotations

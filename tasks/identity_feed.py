@@ -13,18 +13,29 @@ from prefect import task
 
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
+from ris import scheduled
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
 from ris.identity import propagation
 from ris.store.db import unit_of_work
-from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
+from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send, store_retries
 
 RETRIES = 4
 
 
-@task(name="pending-identity-messages")
+@task(name="pending-identity-messages", **store_retries())
 async def pending_queues(destination: str = "pfi") -> list[list[int]]:
-    """The outbox messages still to send, one list per patient in creation order (ids only)."""
-    return await unit_of_work(propagation.pending, destination)
+    """The outbox messages still to send, one list per patient in creation order (ids only); none while
+    the site has not configured its PFI: they wait in the outbox, and one line says what is missing."""
+    queues = await unit_of_work(propagation.pending, destination)
+    if queues:
+        try:  # what sending needs, read once for the run: each send finds them again at no cost
+            await load_site_settings()
+            await load_pfi_endpoint()
+        except scheduled.NotConfigured as exc:
+            waiting = sum(map(len, queues))
+            run_logger(__name__).info("%s identity messages wait in the outbox: %s", waiting, exc)
+            return []
+    return queues
 
 
 @task(

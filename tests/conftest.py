@@ -26,6 +26,14 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ["RIS_DATA_DIR"] = tempfile.mkdtemp(prefix="ris-tests-")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding slow tests first: `./run tests` hands whole files to its workers in this order, so
+    the long end-to-end files start early and the last ones to run are short (an end-to-end file left for
+    last kept one worker busy alone for minutes). The order within a file is kept."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def shared_dir() -> Path | None:
     """The read-only `shared/` folder (specs, ANS reference kit, validator): $RIS_SHARED_DIR or ../shared."""
     candidate = Path(os.environ.get("RIS_SHARED_DIR") or ROOT.parent / "shared")
@@ -59,6 +67,25 @@ def db_url(migrated_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("RIS_DATA_DIR", str(tmp_path))
     yield url
     db.clear_engines()
+
+
+@pytest.fixture
+def acting_users(db_url: str, tmp_path: Path) -> list[str]:
+    """What `ris demo` does for its own folder, done for the test's: the demo's users (the sample
+    worklist's radiologists, with their roles) and the demo allowance of `--by` for them. Permission checks
+    stay on: an unknown `--by` or a missing permission is refused as anywhere else."""
+    from ris.auth import demo_users
+
+    with db.session_scope(db_url) as s:
+        return demo_users.set_up(s, tmp_path, db_url)
+
+
+def add_user(db_url: str, user_id: str, *roles: str) -> None:
+    """A user of the test's engine with these roles, added by the demo's administrator."""
+    from ris.auth import users
+
+    with db.session_scope(db_url) as s:
+        users.add(s, "10001234567", user_id, roles=roles, reason="test user")
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import Any
 
 from sqlmodel import Session
 
-from ris import reports
+from ris import reports, retry
 from ris.hl7v2.ack_writer import Party
 from ris.ids import new_oid
 from ris.settings import SiteSettings
@@ -132,3 +133,13 @@ def validated_report(
     reports.validate(session, report.id, radiologist.rpps)
     session.commit()
     return load_bundle(session, report.id)
+
+
+def retry_request(actor: str, reason: str, **targets: Any) -> dict[str, Any]:
+    """What `ris delivery retry` does, once it checked who acts, before it starts a retry run: it records
+    the request (who, why, what, a new address) and returns the run's parameters (its id, the targets)."""
+    from ris.store.db import session_scope
+
+    with session_scope() as session:
+        request_id = retry.record_request(session, retry.Mandate(actor, reason, **targets))
+    return {"request_id": request_id, **{k: v for k, v in targets.items() if k != "to"}}

@@ -40,6 +40,7 @@ class RppsRangCertificate:
     cert_path: Path
     key_path: Path
     passphrase: str | None = None
+    mailbox: str | None = None  # the radiologist's personal MSSanté mailbox (nominative sending)
 
     @property
     def label(self) -> str:
@@ -114,6 +115,11 @@ def for_acting(
             "the acting radiologist's RPPS is unknown: it chooses the RPPS-Rang certificate of the call"
         )
     return select_certificate(pool, rpps, now=now)
+
+
+def personal_mailboxes(pool: Sequence[RppsRangCertificate] | None) -> dict[str, str]:
+    """RPPS -> personal MSSanté mailbox, from the pool's entries that name one (RIS.MSS.24)."""
+    return {entry.rpps: entry.mailbox for entry in pool or () if entry.mailbox}
 
 
 def version_validator(session: Session, report_id: str, version: int) -> str:

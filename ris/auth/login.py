@@ -25,6 +25,7 @@ import httpx
 
 from ris.auth import tokens
 from ris.auth.settings import PscSettings
+from ris.tls import TlsRefused
 
 CACHE_NAME = "psc-login.json"
 
@@ -128,7 +129,10 @@ def login(
 def _post(url: str, form: dict[str, str], settings: PscSettings, what: str) -> httpx.Response:
     auth = (settings.client_id, settings.client_secret) if settings.client_secret else None
     try:
-        return httpx.post(url, data=form, auth=auth, timeout=settings.timeout_s)
+        with settings.http() as http:
+            return http.post(url, data=form, auth=auth)
+    except TlsRefused as exc:
+        raise tokens.ProviderUnreachable(str(exc)) from exc
     except httpx.HTTPError as exc:
         raise tokens.ProviderUnreachable(f"Pro Santé Connect {what}: {exc}") from exc
 

@@ -15,6 +15,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from ris.auth.settings import ACR_LEVELS, PscSettings
+from ris.tls import TlsRefused
 
 ALGORITHMS = ["RS256", "PS256", "ES256"]
 LEEWAY_S = 30  # clock skew between the provider and this machine
@@ -42,9 +43,12 @@ def discover(settings: PscSettings) -> dict[str, Any]:
     """The provider's OpenID configuration (its issuer must be the one configured)."""
     url = f"{settings.issuer}/.well-known/openid-configuration"
     try:
-        response = httpx.get(url, timeout=settings.timeout_s)
+        with settings.http() as http:
+            response = http.get(url)
         response.raise_for_status()
         config = response.json()
+    except TlsRefused as exc:
+        raise ProviderUnreachable(str(exc)) from exc
     except (httpx.HTTPError, ValueError) as exc:
         raise ProviderUnreachable(f"Pro Santé Connect ({url}) does not answer: {exc}") from exc
     if config.get("issuer", "").rstrip("/") != settings.issuer:
@@ -56,9 +60,12 @@ def discover(settings: PscSettings) -> dict[str, Any]:
 
 def provider_keys(config: dict[str, Any], settings: PscSettings) -> KeySet:
     try:
-        response = httpx.get(config["jwks_uri"], timeout=settings.timeout_s)
+        with settings.http() as http:
+            response = http.get(config["jwks_uri"])
         response.raise_for_status()
         return KeySet.import_key_set(response.json())
+    except TlsRefused as exc:
+        raise ProviderUnreachable(str(exc)) from exc
     except (httpx.HTTPError, ValueError, KeyError, JoseError) as exc:
         raise ProviderUnreachable(f"Pro Santé Connect keys (jwks_uri) cannot be read: {exc}") from exc
 

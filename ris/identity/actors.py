@@ -1,6 +1,7 @@
 """Who acts on identities, and the fine-grained permissions the INS rules ask for (rules 4 and 26).
 
-The RIS front end owns users and roles; the engine checks the permission named here on each call."""
+An actor carries the permissions its user's roles give (ris.auth.roles, the engine's users); the identity
+functions check the permission named here on each call."""
 
 from __future__ import annotations
 

@@ -2,15 +2,18 @@
 ContexteLPS / ContexteBAM headers and WS-Addressing, mutual TLS with an IGC-Santé ORG certificate (or a
 CPx SAML assertion in wsse:Security).
 
+zeep builds the requests; the answers are read by the engine itself (`read_answer`, raw response): zeep
+is strict against the bundled XSD, and what the national service sends is the reference (CNDA test 2.04
+orders an INSHISTO's elements otherwise). An answer that cannot be read is "INSi answer unreadable", with
+the call traced; one carrying a DOCTYPE is refused unread (entities are never resolved).
+
 The unit verification is NOT in the WSDL (ins.md §7.1 open point): `verify` builds its SOAP 1.2 envelope
-by hand with lxml from the documented body sketch, under a provisional namespace and action that the
-configuration can override once the SEL-MP-043 contract is available.
+with lxml from the contract of `ris.identity.verification_contract` (site settings).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ssl
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,13 +22,23 @@ from typing import Any
 
 import httpx
 from lxml import etree
-from zeep import AsyncClient, Plugin
+from zeep import AsyncClient, Plugin, Settings
 from zeep.cache import InMemoryCache
-from zeep.exceptions import Fault, TransportError
+from zeep.exceptions import TransportError
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
-from ris.identity.insi_result import NS_RESULTAT, InsiResponseRefused, InsiResult, parse_resultat
+from ris.identity.insi_result import (
+    NS_RESULTAT,
+    OUTCOMES,
+    InsiResponseRefused,
+    InsiResult,
+    InsiUnreadable,
+    parse_resultat,
+)
+from ris.identity.verification_contract import VerificationContract
+from ris.tls import TlsPolicy, TlsRefused, TlsSettings
+from ris.tls.http import async_client
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"
@@ -44,9 +57,6 @@ ACTION_PREFIX = "urn:ServiceIdentiteCertifiee:1.0.0:"
 BINDING = "{http://www.cnamts.fr/webservice}ICIRServiceBinding"
 SEARCH_TRAITS = "rechercherInsAvecTraitsIdentite"
 SEARCH_VITALE = "rechercherInsAvecCarteVitale"
-# Provisional (see module docstring): replace with the SEL-MP-043 values when known.
-VERIFY_NAMESPACE = "urn:ris-engine:provisional:insi-verification"
-VERIFY_ACTION = ACTION_PREFIX + "verifierIdentite"
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,8 @@ class InsiSettings:
     key_password: str | None = None
     ca_path: Path | None = None
     timeout: float = 10.0
-    verify_namespace: str = VERIFY_NAMESPACE
-    verify_action: str = VERIFY_ACTION
+    verification: VerificationContract = field(default_factory=VerificationContract)
+    tls: TlsSettings = field(default_factory=TlsSettings)  # the site's revocation checking (ris.tls)
 
 
 @dataclass(frozen=True)
@@ -136,12 +146,10 @@ class InsiCall:
 
 
 class _Capture(Plugin):
-    """Adds wsa:Action (and the SAML assertion in CPx mode) and keeps the raw answer."""
+    """Adds wsa:Action (and the SAML assertion in CPx mode) to what zeep sends."""
 
     def __init__(self) -> None:
-        self.action: str | None = None
         self.saml: etree._Element | None = None
-        self.raw: bytes | None = None
 
     def egress(self, envelope, http_headers, operation, binding_options):
         header = envelope.find(f"{{{SOAP12}}}Header")
@@ -151,34 +159,43 @@ class _Capture(Plugin):
             etree.SubElement(header, f"{{{WSSE}}}Security").append(self.saml)
         return envelope, http_headers
 
-    def ingress(self, envelope, http_headers, operation):
-        self.raw = etree.tostring(envelope, encoding="UTF-8")
-        return envelope, http_headers
-
 
 @cache
 def _ws_addr_xsd(wsdl_path: Path) -> bytes:
     return (wsdl_path.parent / "xsd" / "ws-addr.xsd").read_bytes()
 
 
-def _ssl_context(s: InsiSettings) -> ssl.SSLContext | bool:
+def _http_client(s: InsiSettings) -> httpx.AsyncClient:
+    """The transport: TLS under the engine's policy (the server's chain checked for revocation before a
+    request leaves); plain HTTP only where the URL says so (a sandbox on loopback)."""
     if not s.url.startswith("https"):
-        return True
-    ctx = ssl.create_default_context(cafile=str(s.ca_path) if s.ca_path else None)
-    if s.cert_path:
-        ctx.load_cert_chain(str(s.cert_path), str(s.key_path) if s.key_path else None, s.key_password)
-    return ctx
+        return httpx.AsyncClient(timeout=s.timeout)
+    policy = TlsPolicy(
+        f"INSi {httpx.URL(s.url).netloc.decode()}",
+        ca_bundle=str(s.ca_path) if s.ca_path else None,
+        client_cert=str(s.cert_path) if s.cert_path else None,
+        client_key=str(s.key_path) if s.key_path else None,
+        key_passphrase=s.key_password,
+        settings=s.tls,
+    )
+    return async_client(policy, timeout=s.timeout)
 
 
 class InsiClient:
     def __init__(self, settings: InsiSettings) -> None:
         self.settings = settings
-        self._http = httpx.AsyncClient(verify=_ssl_context(settings), timeout=settings.timeout)
+        self._http = _http_client(settings)
         cache_ = InMemoryCache()
         cache_.add(WS_ADDR_XSD, _ws_addr_xsd(settings.wsdl_path))  # offline load (library-notes §3.x)
         self._capture = _Capture()
         transport = AsyncTransport(client=self._http, wsdl_client=httpx.Client(), cache=cache_)
-        self._zeep = AsyncClient(str(settings.wsdl_path), transport=transport, plugins=[self._capture])
+        # raw_response: zeep sends, the engine reads the answer (read_answer), whatever its element order.
+        self._zeep = AsyncClient(
+            str(settings.wsdl_path),
+            transport=transport,
+            plugins=[self._capture],
+            settings=Settings(raw_response=True),
+        )
         binding = self._zeep.wsdl.bindings[BINDING]
         self._service = AsyncServiceProxy(self._zeep, binding, address=settings.url)
 
@@ -223,23 +240,17 @@ class InsiClient:
         call = InsiCall(
             operation, {**body, "message_id": message_id, "auth": "cpx" if saml_assertion else "org"}
         )
-        self._capture.raw = None
         self._capture.saml = etree.fromstring(saml_assertion.encode()) if saml_assertion else None
         try:
-            await getattr(self._service, operation)(**body, _soapheaders=self._headers(message_id))
-        except Fault as fault:
-            detail = fault.detail.find("{urn:siram}Erreur") if fault.detail is not None else None
-            call.error = InsiFault(
-                (fault.subcodes[0].localname if fault.subcodes else None),
-                detail.get("code") if detail is not None else None,
-                fault.message or "",
-            )
+            response = await getattr(self._service, operation)(**body, _soapheaders=self._headers(message_id))
+        except TlsRefused as exc:  # the server's certificate revoked, or its status unknown (hard-fail)
+            call.error = InsiUnavailable(str(exc))
+            return call
         except (httpx.HTTPError, TransportError, OSError) as exc:
             call.error = InsiUnavailable(f"INSi unreachable or too slow: {type(exc).__name__}")
-        if self._capture.raw is not None:
-            call.raw_response = self._capture.raw.decode()
-            if call.error is None:
-                call.result, call.error = _result_from(etree.fromstring(self._capture.raw))
+            return call
+        call.raw_response = response.text
+        call.result, call.error = read_answer(response.status_code, response.content)
         return call
 
     async def search_traits(self, query: TraitsQuery, *, saml_assertion: str | None = None) -> InsiCall:
@@ -249,75 +260,89 @@ class InsiClient:
         return await self._search(SEARCH_VITALE, query.as_dict(), saml_assertion)
 
     async def verify(self, matricule: str, oid: str, traits: TraitsQuery) -> InsiCall:
-        """Unit verification (provisional contract, see the module docstring): CR 00 = OK, else KO."""
+        """Unit verification under the site's contract (ris.identity.verification_contract): the result's
+        code is read by the contract (OK / KO); the call and the answer are kept whatever happens."""
+        contract = self.settings.verification
         message_id = f"uuid:{uuid.uuid4()}"
         request = {"matricule": matricule, "oid": oid, **traits.as_dict(), "message_id": message_id}
         call = InsiCall("verify", request)
         envelope = self._verification_envelope(matricule, oid, traits, message_id)
-        ctype = f'application/soap+xml; charset=utf-8; action="{self.settings.verify_action}"'
+        ctype = f'application/soap+xml; charset=utf-8; action="{contract.action}"'
         try:
             response = await self._http.post(
                 self.settings.url, content=envelope, headers={"Content-Type": ctype}
             )
+        except TlsRefused as exc:
+            call.error = InsiUnavailable(str(exc))
+            return call
         except httpx.HTTPError as exc:
             call.error = InsiUnavailable(f"INSi unreachable or too slow: {type(exc).__name__}")
             return call
         call.raw_response = response.text
-        try:
-            root = etree.fromstring(response.content)
-        except etree.XMLSyntaxError:
-            call.error = InsiUnavailable(f"INSi answered HTTP {response.status_code} without SOAP")
-            return call
-        fault = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
-        if fault is not None:
-            sub = fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Subcode/{{{SOAP12}}}Value") or ""
-            err = fault.find(f"{{{SOAP12}}}Detail/{{urn:siram}}Erreur")
-            call.error = InsiFault(
-                sub.split(":")[-1] or None,
-                err.get("code") if err is not None else None,
-                fault.findtext(f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text") or "",
-            )
-            return call
-        call.result, call.error = _result_from(root)
+        codes = [*contract.ok_codes, *contract.ko_codes]
+        call.result, call.error = read_answer(response.status_code, response.content, codes)
         return call
 
     def _verification_envelope(self, matricule: str, oid: str, traits: TraitsQuery, message_id: str) -> bytes:
-        """Hand-built from the sketch RequeteUnitaire/IndividuVerifie/{INSFourni, TraitsIdentiteIndividu}."""
-        v = self.settings.verify_namespace
+        """zeep's headers (ContexteLPS, ContexteBAM, MessageID), the contract's action and body."""
+        contract = self.settings.verification
         zeep_headers = self._zeep.create_message(
             self._service, SEARCH_TRAITS, _soapheaders=self._headers(message_id)
         ).find(f"{{{SOAP12}}}Header")
-        env = etree.Element(f"{{{SOAP12}}}Envelope", nsmap={"soap": SOAP12, "wsa": WSA, "v": v})
+        env = etree.Element(f"{{{SOAP12}}}Envelope", nsmap={"soap": SOAP12, "wsa": WSA})
         env.append(zeep_headers)
         for stale in zeep_headers.findall(f"{{{WSA}}}Action"):  # zeep's plugins add the search action
             zeep_headers.remove(stale)
-        etree.SubElement(zeep_headers, f"{{{WSA}}}Action").text = self.settings.verify_action
-        body = etree.SubElement(etree.SubElement(env, f"{{{SOAP12}}}Body"), f"{{{v}}}RequeteUnitaire")
-        person = etree.SubElement(body, f"{{{v}}}IndividuVerifie")
-        ins = etree.SubElement(person, f"{{{v}}}INSFourni")
-        ident = etree.SubElement(ins, f"{{{v}}}IdIndividu")
-        etree.SubElement(ident, f"{{{v}}}NumIdentifiant").text = matricule[:13]
-        etree.SubElement(ident, f"{{{v}}}Cle").text = matricule[13:]
-        etree.SubElement(ins, f"{{{v}}}OID").text = oid
-        tiq = etree.SubElement(person, f"{{{v}}}TraitsIdentiteIndividu")
-        values = [
-            ("NomNaissance", traits.birth_name),
-            ("Prenom", traits.given_names[0] if traits.given_names else ""),
-            ("ListePrenom", " ".join(traits.given_names)),
-            ("Sexe", traits.sex),
-            ("DateNaissance", traits.birth_date.isoformat()),
-            ("LieuNaissance", traits.birth_place_code or ""),
-        ]
-        for name, value in values:
-            etree.SubElement(tiq, f"{{{v}}}{name}").text = value
+        etree.SubElement(zeep_headers, f"{{{WSA}}}Action").text = contract.action
+        body = etree.SubElement(env, f"{{{SOAP12}}}Body")
+        body.append(
+            contract.request_body(
+                matricule,
+                oid,
+                birth_name=traits.birth_name,
+                given_names=traits.given_names,
+                sex=traits.sex,
+                birth_date=traits.birth_date.isoformat(),
+                birth_place_code=traits.birth_place_code,
+            )
+        )
         return etree.tostring(env, encoding="UTF-8")
 
 
-def _result_from(envelope: etree._Element) -> tuple[InsiResult | None, Exception | None]:
-    resultat = envelope.find(f".//{{{NS_RESULTAT}}}RESULTAT")
-    if resultat is None:
-        return None, InsiUnavailable("INSi answer without RESULTAT")
+# Answers are read without network, DTD or entity resolution; a DOCTYPE is refused before anything is read.
+_ANSWER_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def read_answer(
+    status: int, content: bytes, codes: list[str] | None = None
+) -> tuple[InsiResult | None, Exception | None]:
+    """(result, None), or (None, the error) for an answer that is not one the engine may use: INSi
+    unavailable (not SOAP with an HTTP error, a DOCTYPE), a SOAP Fault, unreadable, or refused by rules
+    11 and 12. `codes`: the CodeCR values of the operation (the searches' by default)."""
     try:
-        return parse_resultat(resultat), None
-    except InsiResponseRefused as refused:
+        root = etree.fromstring(content, _ANSWER_PARSER)
+    except etree.XMLSyntaxError:
+        if status != 200:
+            return None, InsiUnavailable(f"INSi answered HTTP {status} without SOAP")
+        return None, InsiUnreadable("not XML")
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None:
+        return None, InsiUnavailable("INSi unavailable: its answer carries a DOCTYPE (entities are refused)")
+    if root.tag != f"{{{SOAP12}}}Envelope":
+        return None, InsiUnreadable(f"not a SOAP 1.2 envelope (HTTP {status})")
+    fault = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
+    if fault is not None:
+        sub = fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Subcode/{{{SOAP12}}}Value") or ""
+        err = fault.find(f"{{{SOAP12}}}Detail/{{urn:siram}}Erreur")
+        return None, InsiFault(
+            sub.split(":")[-1] or None,
+            err.get("code") if err is not None else None,
+            fault.findtext(f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text") or "",
+        )
+    resultat = root.find(f"{{{SOAP12}}}Body/{{{NS_RESULTAT}}}RESULTAT")
+    if resultat is None:
+        return None, InsiUnreadable(f"no RESULTAT in the SOAP Body (HTTP {status})")
+    try:
+        return parse_resultat(resultat, codes or list(OUTCOMES)), None
+    except (InsiResponseRefused, InsiUnreadable) as refused:
         return None, refused

@@ -1,9 +1,16 @@
-"""The INSi RESULTAT document (ins.md §7.4): parsing, return codes in the user's terms, rules 11 and 12."""
+"""The INSi RESULTAT document (ins.md §7.4): parsing, return codes in the user's terms, rules 11 and 12.
+
+What the national service sends is the reference, not our copy of its schema: elements are found by name
+wherever CNAM puts them (CNDA test 2.04 sends an INSHISTO's DateDeb and DateFin before its IdIndividu,
+our XSD after its OID), and an answer missing what the engine needs is "INSi answer unreadable", never a
+traceback.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
@@ -70,16 +77,18 @@ class InsiResult:
     identity: InsiIdentity | None
 
     @property
-    def outcome(self) -> Outcome:
-        return OUTCOMES[self.code]
+    def outcome(self) -> Outcome | None:
+        """The search outcome; None for a verification's code (its contract reads it)."""
+        return OUTCOMES.get(self.code)
 
     @property
     def advice(self) -> str:
-        return ADVICE[self.outcome]
+        return ADVICE.get(self.outcome, "")
 
     def summary(self) -> dict:
         """JSON-ready form stored in InsiExchange (rule 39)."""
-        data: dict = {"code": self.code, "label": self.label, "outcome": self.outcome.value}
+        outcome = self.outcome.value if self.outcome else None
+        data: dict = {"code": self.code, "label": self.label, "outcome": outcome}
         if self.identity is not None:
             ident = asdict(self.identity)
             ident["birth_date"] = self.identity.birth_date.isoformat()
@@ -91,6 +100,14 @@ class InsiResponseRefused(IdentityRuleError):
     """An INSi answer that must not be imported (rules 11 and 12)."""
 
 
+class InsiUnreadable(ValueError):
+    """An INSi answer the engine cannot read (not SOAP, no RESULTAT, a part missing, an unknown code):
+    the call and the answer are traced; nothing is taken from it."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"INSi answer unreadable: {why}")
+
+
 def _text(el: etree._Element | None, name: str) -> str:
     if el is None:
         return ""
@@ -98,8 +115,10 @@ def _text(el: etree._Element | None, name: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-def _ins_ref(el: etree._Element) -> InsRef:
-    ident = el.find(_R + "IdIndividu")
+def _ins_ref(el: etree._Element | None, where: str) -> InsRef:
+    ident = el.find(_R + "IdIndividu") if el is not None else None
+    if ident is None or not _text(ident, "NumIdentifiant") or not _text(el, "OID"):
+        raise InsiUnreadable(f"{where}: IdIndividu/NumIdentifiant and OID are required")
     return InsRef(
         matricule=_text(ident, "NumIdentifiant") + _text(ident, "Cle"),
         oid=_text(el, "OID"),
@@ -122,26 +141,30 @@ def check_birth_date(value: str) -> dt.date:
         raise InsiResponseRefused("birth_date", f"{value!r} is not a calendar date", "INS rule 11") from exc
 
 
-def parse_resultat(resultat: etree._Element) -> InsiResult:
-    """Read a RESULTAT element; a CR 00 identity breaking rule 11 or 12 raises InsiResponseRefused."""
+def parse_resultat(resultat: etree._Element, codes: Iterable[str] = OUTCOMES) -> InsiResult:
+    """Read a RESULTAT element whose CodeCR is one of `codes` (the searches' by default); its INDIVIDU, when
+    there is one, is the identity INSi returned. A part missing: InsiUnreadable; an identity breaking rule
+    11 or 12: InsiResponseRefused."""
     cr = resultat.find(_R + "CR")
     code, label = _text(cr, "CodeCR"), _text(cr, "LibelleCR")
-    if code not in OUTCOMES:
-        raise InsiResponseRefused("CodeCR", f"unknown INSi return code {code!r}", "INSi contract")
+    if code not in codes:
+        raise InsiUnreadable(f"CR/CodeCR {code!r} is not a code of this operation ({', '.join(codes)})")
     individu = resultat.find(_R + "INDIVIDU")
-    if code != "00" or individu is None:
+    if individu is None or (code in OUTCOMES and code != "00"):
         return InsiResult(code, label, None)
     tiq = individu.find(_R + "TIQ")
+    if tiq is None:
+        raise InsiUnreadable("INDIVIDU without TIQ")
     for name, field_ in (("NomNaissance", "birth_name"), ("ListePrenom", "given_names"), ("Sexe", "sex")):
         if not _text(tiq, name):
             raise InsiResponseRefused(field_, "empty in the INSi answer", "INS rule 12")
     identity = InsiIdentity(
-        ins=_ins_ref(individu.find(_R + "INSACTIF")),
+        ins=_ins_ref(individu.find(_R + "INSACTIF"), "INSACTIF"),
         birth_name=_text(tiq, "NomNaissance"),
         given_names=" ".join(_text(tiq, "ListePrenom").split()),
         sex=_text(tiq, "Sexe"),
         birth_date=check_birth_date(_text(tiq, "DateNaissance")),
         birth_place_code=_text(tiq, "LieuNaissance") or None,
-        history=[_ins_ref(h) for h in individu.findall(_R + "INSHISTO")],
+        history=[_ins_ref(h, "INSHISTO") for h in individu.findall(_R + "INSHISTO")],
     )
     return InsiResult(code, label, identity)

@@ -104,7 +104,7 @@ async def verify(session: Session, actor: Actor, client: InsiClient, patient: Pa
     record(session, actor, call, patient)
     if call.error is not None:
         raise call.error
-    ok = call.result.code == "00"
+    ok = client.settings.verification.verdict(call.result.code) == "ok"
     if not ok:
         verification_failed(session, actor, patient, detail=f"INSi verification KO ({call.result.label})")
     return ok

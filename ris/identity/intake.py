@@ -6,9 +6,11 @@ AR is for what cannot be read (type, version, structure), AE for a PID that brea
 
 Own identification domain: the INS is taken only with PID-32 = VALI (PAM-FR naming collision, ins.md §8.2)
 and the identity becomes QUAL. Other domains (rules 30, 51, 52, 55): an INS is verified with INSi before
-it is kept (RECUP, or QUAL for a trusted sender when this site does not care for the patient directly);
-a KO leaves a known identity untouched, creates an unknown one without INS, and opens a worklist item.
-Doubtful or fictitious identities (PID-32 DOUT/FICT...) never call INSi (rule 25).
+it is kept, after the ACK, by a run of its own (ris.identity.verification): the message's INS and traits
+wait in an InsVerification row, an unknown identity is created without INS, a known one is left as it
+is until INSi answered; the `verifier` the engine gives starts that run (idempotent per identity and
+message), and a listener starting again starts those still pending. Doubtful or fictitious identities
+(PID-32 DOUT/FICT...) never call INSi (rule 25).
 Rule 27: a known identity changed by another domain's message goes to the outbox (A31 / A47); one changed
 by our own domain's référentiel does not, since that référentiel already told the platform (no echo).
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +31,9 @@ from sqlmodel import Session, select
 from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
 from ris.hl7v2.inbound import Allowlist, key_problem, record_refusal
 from ris.hl7v2.mllp import Limits, MllpServer, Peer, Tls
-from ris.identity import insi_service, propagation
+from ris.identity import propagation, verification
 from ris.identity.actors import ENGINE
 from ris.identity.errors import IdentityRuleError
-from ris.identity.insi_client import InsiClient, InsiFault, InsiUnavailable, TraitsQuery
 from ris.identity.nir import matricule_problem
 from ris.identity.pam import (
     SUPPORTED,
@@ -47,13 +50,17 @@ from ris.identity.registry import (
     PROPAGATE_TRAITS,
     Change,
     create_identity,
-    open_worklist,
     set_status,
 )
 from ris.identity.status import holds_insi_traits, insi_blocked
 from ris.store import audit
 from ris.store.db import session_scope
 from ris.store.models import Exam, IdentityStatus, InboundMessage, Patient, utcnow
+
+log = logging.getLogger("ris.identity.intake")
+# Starts the verification run of (verification id, run key); the engine's goes through the Prefect API.
+Verifier = Callable[[int, str], Awaitable[object]]
+START_ATTEMPTS = 5  # a run that cannot start now (the API busy) is tried again, then left to the next start
 
 FEED_TRAITS = (
     "birth_name",
@@ -87,7 +94,7 @@ class Decision:
     status: IdentityStatus
     keep_ins: bool
     update_known: bool = True
-    worklist: str | None = None
+    verify: bool = False  # the INS waits for its INSi verification (rule 52)
     notes: list[str] = field(default_factory=list)
 
 
@@ -95,13 +102,14 @@ class PamIntake:
     """Store, apply, acknowledge. A message is stored `received` in its own unit of work, then applied and
     marked `accepted` in one more: a crash between the two leaves it `received`, and it is applied when
     the listener starts again (`recover`) or when the sender resends it, never refused for our crash.
-    Database work runs in a worker thread; an INSi call goes back to the event loop that owns the client.
+    Database work runs in a worker thread; the INSi verifications it requests are started on the event
+    loop once the message is acknowledged (`verifier`; without one they wait, pending, for an engine).
     """
 
     def __init__(
         self,
         policy: IntakePolicy,
-        insi: InsiClient | None = None,
+        verifier: Verifier | None = None,
         database_url: str | None = None,
         *,
         allowlist: Allowlist | None = None,
@@ -109,22 +117,58 @@ class PamIntake:
         tls: Tls | None = None,
         charset: str = "utf-8",
     ):
-        self.policy, self.insi, self.url = policy, insi, database_url
+        self.policy, self.verifier, self.url = policy, verifier, database_url
+        self._starting: set[asyncio.Task[None]] = set()
         self.allowlist = allowlist or Allowlist()
         self.limits, self.tls, self.charset = limits, tls, charset
 
     # --- entry points -------------------------------------------------------------------------------------
 
     async def handle(self, er7: str, peer: Peer | None = None) -> str:
-        return await asyncio.to_thread(self._process, er7, peer, asyncio.get_running_loop())
+        requested: list[tuple[int, str]] = []
+        ack = await asyncio.to_thread(self._process, er7, peer, requested)
+        for verification_id, key in requested:  # after the message is stored and its ACK written
+            self._start(verification_id, key)
+        return ack
 
     async def recover(self) -> int:
-        """Apply the messages a crash left `received` (stored, maybe ACKed by nobody): returns how many."""
+        """Apply the messages a crash left `received` (stored, maybe ACKed by nobody), then start the INSi
+        verifications still pending (their start is idempotent): returns how many messages."""
         left = await asyncio.to_thread(self._left_received)
-        loop = asyncio.get_running_loop()
         for row_id, raw in left:
-            await asyncio.to_thread(self._resume, row_id, raw, loop)
+            requested: list[tuple[int, str]] = []
+            await asyncio.to_thread(self._resume, row_id, raw, requested)
+        if self.verifier is not None:
+            for verification_id, key in await asyncio.to_thread(self._pending_verifications):
+                self._start(verification_id, key)
         return len(left)
+
+    async def drain(self) -> None:
+        """Wait for the verification starts under way (a command that imports a file before it exits)."""
+        while self._starting:
+            await asyncio.gather(*self._starting, return_exceptions=True)
+
+    def _start(self, verification_id: int, key: str) -> None:
+        if self.verifier is None:
+            log.info("INSi verification %s waits for the engine to start it", verification_id)
+            return
+        task = asyncio.create_task(self._start_run(verification_id, key))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _start_run(self, verification_id: int, key: str) -> None:
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                await self.verifier(verification_id, key)
+                return
+            except Exception as exc:  # the row stays pending: the next listener start starts it again
+                log.warning(
+                    "INSi verification %s: run not started (attempt %s): %s",
+                    verification_id,
+                    attempt,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(2**attempt)
 
     async def import_file(self, path: Path) -> list[str]:
         """Messages of a file (segments split by CR or LF, each message starting with MSH) -> ACK codes."""
@@ -134,6 +178,7 @@ class PamIntake:
         for m in messages:
             ack = await self.handle(m.strip("\r") + "\r")
             codes.append(ack.split("\r")[1].split("|")[1])
+        await self.drain()
         return codes
 
     def listener(self, host: str = "127.0.0.1", port: int = 0) -> MllpServer:
@@ -149,7 +194,7 @@ class PamIntake:
 
     # --- one message (worker thread) ----------------------------------------------------------------------
 
-    def _process(self, er7: str, peer: Peer | None, loop: asyncio.AbstractEventLoop) -> str:
+    def _process(self, er7: str, peer: Peer | None, requested: list[tuple[int, str]]) -> str:
         try:
             header = read_header(er7)
         except PamError as err:
@@ -163,18 +208,20 @@ class PamIntake:
         row = self._store_new(header, er7)
         if row.outcome != "received":  # a resend of a message already judged: same answer, once
             return self._ack_for(header, row)
-        return self._apply_stored(header, row.id, er7, loop)
+        return self._apply_stored(header, row.id, er7, requested)
 
-    def _resume(self, row_id: int, raw: str, loop: asyncio.AbstractEventLoop) -> None:
-        self._apply_stored(read_header(raw), row_id, raw, loop)
+    def _resume(self, row_id: int, raw: str, requested: list[tuple[int, str]]) -> None:
+        self._apply_stored(read_header(raw), row_id, raw, requested)
 
-    def _apply_stored(self, header: Header, row_id: int, er7: str, loop: asyncio.AbstractEventLoop) -> str:
+    def _apply_stored(self, header: Header, row_id: int, er7: str, requested: list[tuple[int, str]]) -> str:
         try:
             message = parse(er7)
             with session_scope(self.url) as s:
                 claimed = _claim(s, row_id)
                 if claimed:
-                    self._apply(s, message, loop)
+                    asked = self._apply(s, message, row_id)
+            if claimed:
+                requested.extend(asked)
         except PamError as err:
             self._finish(row_id, "rejected", str(err))
             return _ack(header, "AR" if err.reject else "AE", Problem(err.code, err.text, err.location))
@@ -230,6 +277,10 @@ class PamIntake:
                 .values(outcome=outcome, error=error[:500] if error else None)
             )
 
+    def _pending_verifications(self) -> list[tuple[int, str]]:
+        with session_scope(self.url) as s:
+            return verification.pending(s)
+
     def _left_received(self) -> list[tuple[int, str]]:
         with session_scope(self.url) as s:
             rows = s.exec(
@@ -244,10 +295,11 @@ class PamIntake:
 
     # --- applying (in the unit of work that marks the message accepted) ------------------------------------
 
-    def _apply(self, s: Session, message: PamMessage, loop: asyncio.AbstractEventLoop) -> None:
+    def _apply(self, s: Session, message: PamMessage, row_id: int) -> list[tuple[int, str]]:
+        """Apply the identity part; returns the INSi verifications requested, (id, run key)."""
         ident, header = message.identity, message.header
         if ident is None:  # an order or appointment without PID: nothing of the identity to take in
-            return
+            return []
         known = _by_ipp(s, message.prior_ipp or ident.ipp)
         if message.header.event == "A40" and message.prior_ipp:
             survivor = _by_ipp(s, ident.ipp)
@@ -255,7 +307,7 @@ class PamIntake:
                 raise PamError("207", "MRG-1", "both patients of a merge must be known")
             _merge(s, absorbed=known, survivor=survivor)
             known = survivor
-        decision = self._decide(s, header, ident, known, loop)
+        decision = self._decide(header, ident, known)
         if known is None:
             patient = _create(s, header, ident, decision)
         elif decision.update_known:
@@ -263,8 +315,20 @@ class PamIntake:
             patient = _update(s, known, ident, decision, header, propagate=not own)
         else:
             patient = known
-        if decision.worklist:
-            open_worklist(s, decision.worklist, patient, "; ".join(decision.notes) or decision.worklist)
+        asked = []
+        if decision.verify:
+            row = verification.request(
+                s,
+                patient,
+                {k: getattr(ident, k) for k in verification.SNAPSHOT},
+                matricule=ident.ins_matricule,
+                oid=ident.ins_oid,
+                inbound_message_id=row_id,
+                source=_brought_by(header),
+                update_known=known is not None,
+                qualify=self.policy.is_trusted(header) and not self.policy.cares_directly,
+            )
+            asked.append((row.id, verification.run_key(row)))
         audit.record(
             s,
             actor=f"pam:{header.sending_application}"[:64],
@@ -277,15 +341,9 @@ class PamIntake:
             sender=header.sender,
             notes=decision.notes,
         )
+        return asked
 
-    def _decide(
-        self,
-        s: Session,
-        header: Header,
-        ident: PamIdentity,
-        known: Patient | None,
-        loop: asyncio.AbstractEventLoop,
-    ) -> Decision:
+    def _decide(self, header: Header, ident: PamIdentity, known: Patient | None) -> Decision:
         if ident.ins_matricule and (problem := matricule_problem(ident.ins_matricule)):
             raise PamError("103", "PID-3.1", f"INS {problem}")
         blocked = insi_blocked(ident.attributes)
@@ -304,34 +362,15 @@ class PamIntake:
             return Decision(IdentityStatus.PROV, keep_ins=False)
         if known and holds_insi_traits(known.status) and known.ins_matricule == ident.ins_matricule:
             return Decision(known.status, keep_ins=True, notes=["INS already held locally"])
-        verdict = self._verify(s, ident, loop)
-        if verdict is True:
-            trusted = self.policy.is_trusted(header) and not self.policy.cares_directly
-            return Decision(IdentityStatus.QUAL if trusted else IdentityStatus.RECUP, keep_ins=True)
-        reason = "INSi verification KO" if verdict is False else "INSi verification not possible"
-        kind = "insi-verification-ko" if verdict is False else "insi-verification-pending"
+        # Rule 52: verified after the ACK; until INSi answers, the INS is not kept and a known identity
+        # is not updated (rule 51 if INSi says KO).
         return Decision(
-            IdentityStatus.PROV, keep_ins=False, update_known=False, worklist=kind, notes=[reason]
+            IdentityStatus.PROV,
+            keep_ins=False,
+            update_known=False,
+            verify=True,
+            notes=["INS kept apart until INSi verifies it (INS rule 52)"],
         )
-
-    def _verify(self, s: Session, ident: PamIdentity, loop: asyncio.AbstractEventLoop) -> bool | None:
-        """Rule 52: automatic verification; None when INSi is not configured or not reachable."""
-        if self.insi is None or not (ident.birth_name and ident.first_birth_given_name and ident.birth_date):
-            return None
-        traits = TraitsQuery(
-            ident.birth_name,
-            (ident.first_birth_given_name,),
-            ident.sex or "",
-            ident.birth_date,
-            ident.birth_place_code,
-        )
-        call = asyncio.run_coroutine_threadsafe(
-            self.insi.verify(ident.ins_matricule, ident.ins_oid, traits), loop
-        ).result()
-        insi_service.record(s, ENGINE, call, None)
-        if isinstance(call.error, InsiUnavailable | InsiFault) or call.result is None:
-            return None
-        return call.result.code == "00"
 
 
 def _claim(s: Session, row_id: int) -> bool:

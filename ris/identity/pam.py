@@ -14,6 +14,7 @@ from hl7apy.parser import parse_message
 
 from ris.identity.birth_date import implausibility
 from ris.identity.nir import INS_OIDS
+from ris.text_rules import line_problem
 
 # PAM-FR 2.11 (ITI-30 / ITI-31, French national extension) events, plus A08 that older feeds still send.
 ADT_EVENTS = frozenset(
@@ -45,6 +46,21 @@ ATTRIBUTE_CODES = {
     "DOUA": "douteuse",
     "HOMD": "homonyme",
     "HOMA": "homonyme",
+}
+
+
+# The identity's texts end in mail subjects, documents and HL7 fields: one line each (ris.text_rules).
+PID_TEXT = {
+    "ipp": "PID-3.1",
+    "ipp_authority": "PID-3.4",
+    "ins_matricule": "PID-3.1",
+    "birth_name": "PID-5.1",
+    "first_birth_given_name": "PID-5.2",
+    "birth_given_names": "PID-5.3",
+    "used_name": "PID-5.1",
+    "used_given_name": "PID-5.2",
+    "sex": "PID-8",
+    "birth_place_code": "PID-11.9",
 }
 
 
@@ -206,4 +222,7 @@ def _identity(pid) -> PamIdentity:
         if xad.xad_7.to_er7() == "BDL":
             ident.birth_place_code = xad.xad_9.to_er7() or None
     ident.reliability = [r.to_er7() for r in pid.pid_32 if r.to_er7()]
+    for name, location in PID_TEXT.items():
+        if (value := getattr(ident, name)) and (problem := line_problem(value)):
+            raise PamError("102", location, problem)
     return ident

@@ -5,21 +5,21 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from ris.store import audit
-from ris.store.models import Channel, PartnerExchange, Patient
+from ris.store.models import Channel, ExchangeChannel, PartnerExchange, Patient
 
 
 def record_partner_exchange(
     session: Session,
     patient: Patient | int,
     partner: str,
-    channel: Channel | str,
+    channel: Channel | ExchangeChannel | str,
     document_id: str | None,
 ) -> PartnerExchange:
-    """Rule 31 (RIS.INS.51): health data with the INS went to `partner`; every sending channel calls it."""
+    """Rule 31 (RIS.INS.51): health data with the INS went to `partner`; every sending channel, and every
+    contextual call, calls it in the unit of work that records the exchange."""
     patient_id = patient if isinstance(patient, int) else patient.id
-    row = PartnerExchange(
-        patient_id=patient_id, partner=partner, channel=Channel(channel), document_id=document_id
-    )
+    how = ExchangeChannel(channel)
+    row = PartnerExchange(patient_id=patient_id, partner=partner[:200], channel=how, document_id=document_id)
     session.add(row)
     audit.record(
         session,
@@ -27,8 +27,8 @@ def record_partner_exchange(
         action="ins.partner_exchange",
         object_type="patient",
         object_id=patient_id,
-        partner=partner,
-        channel=Channel(channel).value,
+        partner=partner[:200],
+        channel=how.value,
         document_id=document_id,
     )
     session.flush()

@@ -459,7 +459,25 @@ def verification_failed(session: Session, actor: Actor, patient: Patient, *, det
     return _propagated(session, change)
 
 
-def open_worklist(session: Session, kind: str, patient: Patient, reason: str) -> WorklistItem:
-    item = WorklistItem(kind=kind, object_type="patient", object_id=str(patient.id), reason=reason[:500])
+def open_worklist(
+    session: Session,
+    kind: str,
+    patient: Patient,
+    reason: str,
+    *,
+    source: str | None = None,
+    inbound_message_id: int | None = None,
+    verification_id: int | None = None,
+) -> WorklistItem:
+    """Rule 55: a person must look at this patient's identity; `source` says what raised it (ids only)."""
+    item = WorklistItem(
+        kind=kind,
+        object_type="patient",
+        object_id=str(patient.id),
+        reason=reason[:500],
+        source=source[:200] if source else None,
+        inbound_message_id=inbound_message_id,
+        verification_id=verification_id,
+    )
     session.add(item)
     return item

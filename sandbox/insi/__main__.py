@@ -1,4 +1,5 @@
-"""Run the INSi sandbox until Ctrl-C: `python -m sandbox.insi --port 8443 [--wsdl PATH] [--tls C K CA]`."""
+"""Run the INSi sandbox until Ctrl-C: `python -m sandbox.insi --port 8443 [--wsdl PATH] [--tls C K CA]
+[--fault CODE] [--broken FORM] [--delay S]`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import signal
 import threading
 from pathlib import Path
 
-from sandbox.insi.server import InsiSandbox, TlsFiles, default_wsdl
+from sandbox.insi.server import BROKEN, InsiSandbox, TlsFiles, default_wsdl
 
 
 def main() -> None:
@@ -22,9 +23,10 @@ def main() -> None:
     parser.add_argument(
         "--fault", choices=["desir_550", "desir_560"], help="answer every call with this fault"
     )
+    parser.add_argument("--broken", choices=sorted(BROKEN), help="answer every call with this unusable form")
     args = parser.parse_args()
     sandbox = InsiSandbox(args.host, args.port, args.wsdl, TlsFiles(*args.tls) if args.tls else None)
-    sandbox.delay, sandbox.fault = args.delay, args.fault
+    sandbox.delay, sandbox.fault, sandbox.broken = args.delay, args.fault, args.broken
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with sandbox:

@@ -1,6 +1,8 @@
 """Test identities of the INSi sandbox (ins.md §13) and the matching a teleservice would do.
 
-The sandbox computes keys itself (it never imports `ris`): a peer sharing our code would share our bugs."""
+Answers follow the CNAM test cases, in the forms CNAM sends them: historical INS with their dates placed
+before IdIndividu (CNDA test 2.04), a NIA under its own OID (2.05), Corsican birth places (2A, 2B). The
+sandbox computes keys itself (it never imports `ris`): a peer sharing our code would share our bugs."""
 
 from __future__ import annotations
 
@@ -17,6 +19,18 @@ def key(n13: str) -> str:
 
 
 @dataclass(frozen=True)
+class Historical:
+    """An INSHISTO entry; `dates_first`: DateDeb / DateFin before IdIndividu, as CNAM sends them in CNDA
+    test 2.04 (its XSD puts them after OID: an answer in CNAM's order does not validate against it)."""
+
+    nir13: str
+    oid: str = OID_NIR
+    start: str | None = None
+    end: str | None = None
+    dates_first: bool = False
+
+
+@dataclass(frozen=True)
 class Person:
     birth_name: str
     given_names: str
@@ -25,9 +39,14 @@ class Person:
     birth_place: str
     nir13: str
     oid: str = OID_NIR
-    history: tuple[tuple[str, str], ...] = ()  # (nir13, oid) of INSHISTO entries
+    history: tuple[Historical, ...] = ()
     returned_name: str | None = None  # what TIQ/NomNaissance says, when it differs (empty-name case)
     cle: str = field(default="")
+
+    @property
+    def in_cnam_order(self) -> bool:
+        """Whether the answer about this person is written as CNAM sends it, not as our XSD orders it."""
+        return any(h.dates_first for h in self.history)
 
     def key(self) -> str:
         return self.cle or key(self.nir13)
@@ -51,9 +70,13 @@ PERSONS: list[Person] = [
         "2009-07-14",
         "63220",
         "1090763220834",
-        history=(("1090763220899", OID_NIR),),
+        # CNDA test 2.04 as CNAM answers it: the first historical INS dated, its dates first.
+        history=(
+            Historical("2090763220834", start="2019-03-01", end="2019-02-28", dates_first=True),
+            Historical("2090663220123"),
+        ),
     ),
-    Person("PROVISOIRE", "MATRICULE", "M", "2009-07-01", "63220", "1090763220888", OID_NIA),
+    Person("PROVISOIRE", "MATRICULE", "M", "2009-07-01", "63220", "1090763220888", OID_NIA),  # CNDA 2.05
     Person("TCHITCHI", "CATARINA", "F", "1936-06-21", "63220", "2360663220836"),
     # CR 02: two people share the traits; the birth place tells them apart.
     Person("DE VINCI", "LEONARDO", "M", "2014-02-01", "99127", "1140299127001"),
@@ -90,14 +113,18 @@ def by_vitale(nir13: str, date: str, name: str | None) -> list[Person]:
     ]
 
 
-def verify(matricule: str, oid: str, name: str, given: str, sex: str, date: str) -> bool:
-    """Unit verification: does this INS belong to these traits?"""
-    return any(
-        p.nir13 + p.key() == matricule.upper()
-        and p.oid == oid
-        and p.birth_name == _norm(name)
-        and _norm(given) in p.given_names.split()
-        and p.sex == sex
-        and p.birth_date == date
-        for p in PERSONS
+def verify(matricule: str, oid: str, name: str, given: str, sex: str, date: str) -> Person | None:
+    """Unit verification: the person this INS belongs to, when these are their traits; None otherwise."""
+    return next(
+        (
+            p
+            for p in PERSONS
+            if p.nir13 + p.key() == matricule.upper()
+            and p.oid == oid
+            and p.birth_name == _norm(name)
+            and _norm(given) in p.given_names.split()
+            and p.sex == sex
+            and p.birth_date == date
+        ),
+        None,
     )

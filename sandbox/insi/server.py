@@ -1,5 +1,7 @@
 """A SOAP 1.2 INSi teleservice on loopback: parses the envelope with lxml, validates it against the CNAM
-XSDs shipped beside the WSDL, and answers RESULTAT documents valid against INSi_RESULTAT_INS.xsd.
+XSDs shipped beside the WSDL, and answers RESULTAT documents valid against INSi_RESULTAT_INS.xsd, except
+those it writes as CNAM sends them (persons.Historical.dates_first: the national service is the reference,
+not our copy of its schema).
 
 Stdlib HTTP server (one thread per request) so that mutual TLS can read the client certificate's CN."""
 
@@ -46,6 +48,16 @@ FAULTS = {
     "desir_560": ("siram_100", "L'accès au service n'est pas autorisé.", "Niveau d'accès insuffisant."),
 }
 CERT_CNS = ("INSI-AUTO", "INSI-MANU")
+# Answers no client may take for a RESULTAT (the `broken` switch): the forms the client must survive.
+BROKEN = {
+    # issue 22: a DOCTYPE with an entity (zeep refused it with EntitiesForbidden and a traceback)
+    "doctype": b'<?xml version="1.0"?>\n<!DOCTYPE Envelope [<!ENTITY x "x">]>\n'
+    b'<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body>&x;</soap:Body>'
+    b"</soap:Envelope>",
+    "not-soap": b"<html><body>Maintenance en cours<br></body></html>",  # HTML, not even XML
+    "no-resultat": b'<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body/>'
+    b"</soap:Envelope>",
+}
 
 
 def default_wsdl() -> Path:
@@ -93,8 +105,10 @@ class TlsFiles:
 
 
 class InsiSandbox:
-    """`async with InsiSandbox(port=0) as s: s.url` (or start()/stop()). Switches: `delay` (seconds before
-    answering), `fault` (a key of FAULTS, answered to every call), `known_idams` (others get desir_550)."""
+    """`async with InsiSandbox(port=0) as s: s.url` (or start()/stop(); started again, it listens on the
+    same port). Switches: `delay` (seconds before answering), `fault` (a key of FAULTS, answered to every
+    call), `known_idams` (others get desir_550), `outage` (HTTP 503 without SOAP, as a proxy answers when
+    the service is down), `broken` (a key of BROKEN: an answer no client can use)."""
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, wsdl: Path | None = None, tls: TlsFiles | None = None
@@ -105,6 +119,8 @@ class InsiSandbox:
         self.delay = 0.0
         self.fault: str | None = None
         self.known_idams: set[str] | None = None
+        self.outage = False
+        self.broken: str | None = None
         self.received: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -157,6 +173,8 @@ class InsiSandbox:
     def answer(
         self, body: bytes, client_cn: str | None, client_sha256: str | None = None
     ) -> tuple[int, bytes]:
+        if self.outage:
+            return 503, b"Service Unavailable"
         try:
             envelope = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
             call = self._read(envelope)
@@ -175,8 +193,11 @@ class InsiSandbox:
         if code:
             subcode, reason, detail = FAULTS[code]
             return 500, _fault("Sender", subcode, reason, code, call["message_id"], detail)
-        resultat = self._resultat(call)
-        self.schemas.check(resultat)  # never answer something the XSD refuses
+        if self.broken:
+            return 200, BROKEN[self.broken]
+        resultat, person = self._resultat(call)
+        if person is None or not person.in_cnam_order:
+            self.schemas.check(resultat)  # never answer something the XSD refuses, but CNAM's own forms
         return 200, _envelope(call, resultat)
 
     def _read(self, envelope: etree._Element) -> dict[str, Any]:
@@ -211,7 +232,8 @@ class InsiSandbox:
             "body": body[0],
         }
 
-    def _resultat(self, call: dict[str, Any]) -> etree._Element:
+    def _resultat(self, call: dict[str, Any]) -> tuple[etree._Element, persons.Person | None]:
+        """The RESULTAT answered, and the person it tells of (None when it tells of nobody)."""
         b = call.pop("body")
 
         def t(path: str, ns: str) -> str:
@@ -243,16 +265,20 @@ class InsiSandbox:
         _cr(res, code, label)
         if len(found) == 1:
             _individu(res, found[0])
-        return res
+            return res, found[0]
+        return res, None
 
-    def _verification(self, b: etree._Element) -> etree._Element:
+    def _verification(self, b: etree._Element) -> tuple[etree._Element, persons.Person | None]:
+        """OK (CR 00) with the person INSi holds for this INS, or KO (CR 01): the provisional contract the
+        engine's defaults name (verification_contract, an open point)."""
+
         def t(path: str) -> str:
             return (b.findtext("/".join(f"{{{NS_VERIF}}}{p}" for p in path.split("/"))) or "").strip()
 
         ins, traits = "IndividuVerifie/INSFourni", "IndividuVerifie/TraitsIdentiteIndividu"
         if not t(f"{ins}/IdIndividu/NumIdentifiant") or not t(f"{ins}/OID"):
             raise BadRequest("RequeteUnitaire: INSFourni/IdIndividu/NumIdentifiant and OID are required")
-        ok = persons.verify(
+        person = persons.verify(
             t(f"{ins}/IdIndividu/NumIdentifiant") + t(f"{ins}/IdIndividu/Cle"),
             t(f"{ins}/OID"),
             t(f"{traits}/NomNaissance"),
@@ -261,8 +287,12 @@ class InsiSandbox:
             t(f"{traits}/DateNaissance"),
         )
         res = etree.Element(f"{{{NS_RES}}}RESULTAT", nsmap={None: NS_RES})
-        _cr(res, "00" if ok else "01", "OK" if ok else "Identite non verifiee")
-        return res
+        if person is None:
+            _cr(res, "01", "Identite non verifiee")
+            return res, None
+        _cr(res, "00", "OK")
+        _individu(res, person)
+        return res, person
 
 
 def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -278,19 +308,30 @@ def _cr(res: etree._Element, code: str, label: str) -> None:
     _sub(cr, "LibelleCR", label)
 
 
-def _ins(parent: etree._Element, name: str, nir13: str, oid: str) -> None:
+def _ins(
+    parent: etree._Element, name: str, nir13: str, oid: str, h: persons.Historical | None = None
+) -> None:
     el = _sub(parent, name)
+    dates = [("DateDeb", h.start), ("DateFin", h.end)] if h else []
+    if h and h.dates_first:
+        for tag, value in dates:
+            if value:
+                _sub(el, tag, value)
     ident = _sub(el, "IdIndividu")
     _sub(ident, "NumIdentifiant", nir13)
     _sub(ident, "Cle", persons.key(nir13))
     _sub(el, "OID", oid)
+    if h and not h.dates_first:
+        for tag, value in dates:
+            if value:
+                _sub(el, tag, value)
 
 
 def _individu(res: etree._Element, p: persons.Person) -> None:
     ind = _sub(res, "INDIVIDU")
     _ins(ind, "INSACTIF", p.nir13, p.oid)
-    for nir13, oid in p.history:
-        _ins(ind, "INSHISTO", nir13, oid)
+    for h in p.history:
+        _ins(ind, "INSHISTO", h.nir13, h.oid, h)
     tiq = _sub(ind, "TIQ")
     _sub(tiq, "NomNaissance", p.birth_name if p.returned_name is None else p.returned_name)
     _sub(tiq, "Prenom", p.given_names.split()[0])

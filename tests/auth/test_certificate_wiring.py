@@ -31,6 +31,7 @@ from tasks.dmp import send_dmp
 from tasks.mssante import send_mss
 from tests import factories
 from tests.auth.pki import OrgAuthority, certificate, org_authority, sha256
+from tests.conftest import add_user
 from tests.dmp.conftest import direct_settings as dmp_direct_settings
 from tests.dmp.conftest import dmp_rows, save_dmp_endpoint
 from tests.dmp.conftest import with_documents as dmp_with_documents
@@ -145,7 +146,7 @@ async def insi_tls(tmp_path: Path, ca: OrgAuthority):
 
 
 async def test_insi_is_called_with_the_acting_radiologists_certificate(
-    insi_tls, pool_block, ca, tmp_path, db_url
+    insi_tls, pool_block, ca, tmp_path, db_url, monkeypatch
 ):
     # INSi accepts only the CN INSI-AUTO / INSI-MANU: the radiologists' certificates differ by their key.
     lefevre = certificate(ca, tmp_path, "lefevre", cn="INSI-AUTO", passphrase="s3cret")
@@ -165,6 +166,8 @@ async def test_insi_is_called_with_the_acting_radiologists_certificate(
     with pytest.raises(CertificateUnavailable, match=r"\(RPPS 10009876541\) in the pool"):
         await endpoint.client_for("10009876541")
     traits = ["--name", "ADRTROIS", "--given", "DOMINIQUE", "--sex", "F", "--birth-date", "1997-02-26"]
+    monkeypatch.setenv("RIS_DECLARED_ACTORS", "allowed")  # a site without Pro Santé Connect
+    add_user(db_url, "10009876541", "radiologist")  # may call INSi; no certificate in the pool
     lookup = ["identity", "insi-lookup", "--by", "10009876541", *traits]
     result = await asyncio.to_thread(CliRunner().invoke, app, lookup)  # the CLI runs its own loop
     assert result.exit_code == 1

@@ -17,7 +17,7 @@ from ris.store.models import AuditEntry, ReportVersion
 runner = CliRunner()
 
 
-def test_validate_without_by_records_the_logged_in_rpps(provider, db_url, tmp_path):
+def test_validate_without_by_records_the_logged_in_rpps(provider, db_url, acting_users, tmp_path):
     data = sample_worklist(1)
     with session_scope() as session:
         assert worklist.load(session, data).ok
@@ -35,7 +35,9 @@ def test_validate_without_by_records_the_logged_in_rpps(provider, db_url, tmp_pa
     assert version.validator_rpps == entry.actor == data["reports"][0]["author_rpps"]
 
 
-def test_validate_refuses_a_declared_rpps_other_than_the_logged_in_one(provider, db_url, tmp_path):
+def test_validate_refuses_a_declared_rpps_other_than_the_logged_in_one(
+    provider, db_url, acting_users, tmp_path
+):
     data = sample_worklist(1)
     with session_scope() as session:
         assert worklist.load(session, data).ok

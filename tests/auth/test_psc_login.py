@@ -64,12 +64,13 @@ def test_a_login_whose_token_fails_the_checks_keeps_nothing(provider, tmp_path):
 def test_without_login_the_declared_actor_is_used_only_where_the_site_allows_it(
     provider, tmp_path, monkeypatch
 ):
+    monkeypatch.delenv("RIS_DECLARED_ACTORS", raising=False)  # the default: refused
+    with pytest.raises(ActorRefused, match=r"nobody is logged in: log in with `ris login`"):
+        acting_professional("10009876541", tmp_path)
+    monkeypatch.setenv("RIS_DECLARED_ACTORS", "allowed")
     assert acting_professional("10009876541", tmp_path).method == "declared"
     with pytest.raises(ActorRefused, match=r"^--by: give the acting RPPS, or log in"):
         acting_professional(None, tmp_path)
-    monkeypatch.setenv("RIS_DECLARED_ACTORS", "refused")
-    with pytest.raises(ActorRefused, match=r"nobody is logged in: log in with `ris login`"):
-        acting_professional("10009876541", tmp_path)
 
 
 def test_an_expired_login_is_not_an_actor(provider, tmp_path, monkeypatch):

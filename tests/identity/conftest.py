@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ris.identity.insi_client import InsiClient, InsiSettings
 from sandbox.insi import InsiSandbox, TlsFiles
+from sandbox.pki import Authority, write_cert, write_key
 
 
 @pytest.fixture(scope="session")
@@ -48,59 +44,25 @@ async def insi_client(insi_sandbox: InsiSandbox, wsdl: Path) -> AsyncIterator[In
         yield client
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _issue(subject: str, issuer_key, issuer: str, *, ca: bool = False, san: str | None = None):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if san:
-        import ipaddress
-
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(san))]), critical=False
-        )
-    cert = builder.sign(issuer_key or key, hashes.SHA256())
-    return key, cert
-
-
-def _write(folder: Path, name: str, key, cert, password: bytes | None = None) -> tuple[Path, Path]:
-    enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    key_path, cert_path = folder / f"{name}.key", folder / f"{name}.pem"
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+def _write(folder: Path, name: str, cert, key, password: bytes | None = None) -> tuple[Path, Path]:
+    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
+    write_cert(cert_path, cert)
+    write_key(key_path, key, password)
     return cert_path, key_path
 
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A test CA (stand-in for TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS), a server certificate for
-    127.0.0.1 and client certificates with CN INSI-AUTO (password-protected key) and a wrong CN."""
+    """A test CA (stand-in for TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS) publishing its revocation
+    (OCSP, CRL: sandbox.pki), a server certificate for 127.0.0.1 and client certificates with CN INSI-AUTO
+    (password-protected key) and a wrong CN."""
     folder = tmp_path_factory.mktemp("pki")
-    ca_key, ca_cert = _issue(
-        "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS",
-        None,
-        "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS",
-        ca=True,
-    )
-    ca_path, _ = _write(folder, "ca", ca_key, ca_cert)
-    issuer = "TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS"
-    server = _write(folder, "server", *_issue("insi.sandbox", ca_key, issuer, san="127.0.0.1"))
-    auto = _write(folder, "auto", *_issue("INSI-AUTO", ca_key, issuer), password=b"s3cret")
-    other = _write(folder, "other", *_issue("RIS-OTHER", ca_key, issuer))
+    authority = Authority.create("TEST AC IGC-SANTE ELEMENTAIRE ORGANISATIONS", "IGC-SANTE TEST")
+    ca_path = folder / "ca.pem"
+    write_cert(ca_path, authority.cert)
+    server = _write(folder, "server", *authority.server(("insi.sandbox", "127.0.0.1")))
+    auto = _write(folder, "auto", *authority.client("INSI-AUTO"), password=b"s3cret")
+    other = _write(folder, "other", *authority.client("RIS-OTHER"))
     return {
         "ca": ca_path,
         "server_cert": server[0],

@@ -6,9 +6,12 @@ import datetime as dt
 
 from sqlmodel import Session, select
 
+from ris.identity import verification
 from ris.identity.actors import OPERATOR, SUPERUSER, Actor
+from ris.identity.insi_client import InsiClient
 from ris.identity.insi_result import InsiIdentity, InsRef
 from ris.identity.registry import create_identity
+from ris.store import db
 from ris.store.models import AuditEntry, IdentityStatusChange, Patient
 
 CLERK = Actor("clerk-1", OPERATOR)
@@ -53,3 +56,19 @@ def audits(session: Session, patient: Patient, action: str | None = None) -> lis
 def history(session: Session, patient: Patient) -> list[IdentityStatusChange]:
     stmt = select(IdentityStatusChange).where(IdentityStatusChange.patient_id == patient.id)
     return list(session.exec(stmt.order_by(IdentityStatusChange.id)).all())
+
+
+async def run_verifications(client: InsiClient, db_url: str) -> list[str]:
+    """What the identity-verification runs do (tasks.identity_verification), in the test's process: every
+    pending verification asked to INSi and settled; their statuses."""
+    contract = client.settings.verification
+    with db.session_scope(db_url) as s:
+        pending = verification.pending(s)
+    statuses = []
+    for verification_id, _key in pending:
+        with db.session_scope(db_url) as s:
+            job = verification.begin(s, verification_id)
+        call = await client.verify(job.matricule, job.oid, job.query)
+        with db.session_scope(db_url) as s:
+            statuses.append(verification.settle(s, verification_id, call, contract, last=True))
+    return statuses

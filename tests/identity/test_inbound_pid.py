@@ -22,6 +22,7 @@ from ris.hl7v2.mllp import MllpServer
 from ris.identity.intake import IntakePolicy, PamIntake
 from ris.store import db
 from ris.store.models import AuditEntry, IdentityStatus, InboundMessage, OutboundMessage, Patient
+from tests.identity.helpers import run_verifications
 
 PAM_MSH = (
     "MSH|^~\\&|{app}|CHU-X|RIS|CIM|20240306111154||{type}|{cid}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8|FR||"
@@ -305,15 +306,16 @@ async def test_a_change_from_another_domain_propagates_and_names_its_message(
         + "|" * 21
         + "VALI"
     )  # PID-32
-    async with PamIntake(IntakePolicy(), insi_client, database_url=db_url).listener() as server:
+    async with PamIntake(IntakePolicy(), database_url=db_url).listener() as server:
         first = order("SIU^S12", "HOPY-1", app="HOPY", pid_segment=adrtrois.format(used="MARTIN"))
         second = order("SIU^S14", "HOPY-2", app="HOPY", pid_segment=adrtrois.format(used="DURAND"))
         assert ack_parts(await send(server, first))[1][1] == "AA"
+        assert await run_verifications(insi_client, db_url) == ["verified"]  # the INS: RECUP
         assert rows(db_url, OutboundMessage) == []  # a creation has no outbound PAM-FR event here
         assert ack_parts(await send(server, second))[1][1] == "AA"
     p = patient(db_url, "Y1")
     assert (p.status, p.used_name) == (IdentityStatus.RECUP, "DURAND")
     assert [r.message_type for r in rows(db_url, OutboundMessage)] == ["ADT^A31^ADT_A05"]
-    [edit] = rows(db_url, AuditEntry, AuditEntry.action == "identity.edit")
+    *_, edit = rows(db_url, AuditEntry, AuditEntry.action == "identity.edit")
     assert edit.detail["message"] == "SIU^S14 HOPY-2 from HOPY^CHU-X"
     assert edit.detail["fields"]["used_name"] == ["MARTIN", "DURAND"]

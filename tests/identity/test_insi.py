@@ -85,8 +85,16 @@ async def test_history_and_nia_are_kept(session, insi_client) -> None:
         insi_client,
         traits=TraitsQuery("ECETINSI", ("PIERRE-ALAIN",), "M", dt.date(2009, 7, 14)),
     )
-    assert [h.matricule[:13] for h in ece.identity.history] == ["1090763220899"]
-    assert exchanges(session)[0].response["result"]["identity"]["history"]
+    # CNDA test 2.04 as CNAM answers it: DateDeb / DateFin before IdIndividu (our XSD has them after OID).
+    assert [(h.matricule, h.start, h.end) for h in ece.identity.history] == [
+        ("209076322083439", "2019-03-01", "2019-02-28"),
+        ("209066322012355", None, None),
+    ]
+    assert (
+        "<DateDeb>2019-03-01</DateDeb><DateFin>2019-02-28</DateFin><IdIndividu>"
+        in (exchanges(session)[0].response["xml"])
+    )  # rule 39: the answer kept as it came
+    assert exchanges(session)[0].response["result"]["identity"]["history"][0]["start"] == "2019-03-01"
     nia = await insi_service.search(
         session,
         CLERK,

@@ -13,6 +13,7 @@ from ris.identity.pam import PamError, parse
 from ris.store import db
 from ris.store.models import AuditEntry, Exam, IdentityStatus, InboundMessage, Patient, WorklistItem
 from tests.identity.conftest import settings_for
+from tests.identity.helpers import run_verifications
 
 MSH = (
     "MSH|^~\\&|{app}|CHU-X|RIS|CIM|20240306111154||ADT^{event}^ADT_A05|{cid}|P|2.5^FRA^2.11|||||FRA|"
@@ -174,8 +175,11 @@ async def test_merge_moves_the_exams(db_url, session) -> None:
 
 
 async def test_other_domain_ins_is_verified_and_recovered(db_url, insi_client, insi_sandbox) -> None:
-    ack = await PamIntake(IntakePolicy(), insi_client).handle(message(app="HOPY", pid=ADRTROIS, ipp="Y1"))
-    assert msa(ack)[1] == "AA"
+    ack = await PamIntake(IntakePolicy()).handle(message(app="HOPY", pid=ADRTROIS, ipp="Y1"))
+    assert msa(ack)[1] == "AA"  # acknowledged before INSi is asked (rule 52: by a run of its own)
+    [p] = patients(db_url)
+    assert p.status is IdentityStatus.PROV and p.ins_matricule is None  # kept apart until verified
+    assert await run_verifications(insi_client, db_url) == ["verified"]
     [p] = patients(db_url)
     assert p.status is IdentityStatus.RECUP and p.ins_matricule == "297022A02077878"  # rule 30: requalified
     assert insi_sandbox.received[0]["operation"] == "verifierIdentite"
@@ -183,21 +187,26 @@ async def test_other_domain_ins_is_verified_and_recovered(db_url, insi_client, i
 
 async def test_trusted_sender_for_a_site_not_caring_directly_gives_qual(db_url, insi_client) -> None:
     policy = IntakePolicy(trusted_senders=frozenset({"HOPY"}), cares_directly=False)
-    await PamIntake(policy, insi_client).handle(message(app="HOPY", pid=ADRTROIS, ipp="Y1"))
+    await PamIntake(policy).handle(message(app="HOPY", pid=ADRTROIS, ipp="Y1"))
+    assert await run_verifications(insi_client, db_url) == ["verified"]
     assert patients(db_url)[0].status is IdentityStatus.QUAL
 
 
 async def test_verification_ko_creates_without_ins_or_leaves_known_untouched(db_url, insi_client) -> None:
-    intake = PamIntake(IntakePolicy(), insi_client)
+    intake = PamIntake(IntakePolicy())
     await intake.handle(message(app="HOPY", pid=ADRTROIS, ipp="Y1", dob="19970227"))
+    assert await run_verifications(insi_client, db_url) == ["refused"]
     [p] = patients(db_url)
     assert p.ins_matricule is None and p.status is IdentityStatus.PROV  # RIS.INS.45
     await intake.handle(
         message(app="HOPY", pid=ADRTROIS.replace("ADRTROIS^", "ADRQUATRE^"), ipp="Y1", cid="1002")
     )
+    assert await run_verifications(insi_client, db_url) == ["refused"]
     assert patients(db_url)[0].birth_name == "ADRTROIS"  # RIS.INS.44: not updated
     with Session(db.get_engine(db_url)) as s:
-        assert {w.kind for w in s.exec(select(WorklistItem)).all()} == {"insi-verification-ko"}  # rule 55
+        items = s.exec(select(WorklistItem)).all()
+    assert [w.kind for w in items] == ["insi-verification-ko"] * 2  # rule 55, one per message
+    assert [w.source for w in items] == [f"ADT^A28 {cid} from HOPY^CHU-X" for cid in ("1001", "1002")]
 
 
 async def test_other_domain_doubtful_identity_never_calls_insi(db_url, insi_client, insi_sandbox) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
+from prefect.states import Failed
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
@@ -13,11 +15,12 @@ from cli.identity import app
 from ris.store import db
 from ris.store.models import AuditEntry, InsiExchange
 from sandbox.insi import InsiSandbox
-from tasks.identity import _transient_db_error, check_identity
+from tasks.identity import check_identity
 from tests import factories
 from tests.identity.test_pam import message
 
 runner = CliRunner()
+RADIOLOGIST, OTHER_RADIOLOGIST = "10001234567", "10001234568"  # the demo's (acting_users)
 
 
 async def test_check_identity_allows_a_qualified_ins(session) -> None:
@@ -45,16 +48,12 @@ async def test_check_identity_blocks_a_recovered_ins_without_health_data(session
 
 
 def test_retry_only_on_transient_database_errors() -> None:
-    class FakeState:
-        def __init__(self, exc: Exception) -> None:
-            self.exc = exc
-
-        def result(self):
-            raise self.exc
-
-    locked = sa.exc.OperationalError("UPDATE", {}, Exception("database is locked"))
-    assert _transient_db_error(None, None, FakeState(locked)) is True
-    assert _transient_db_error(None, None, FakeState(ValueError("rule"))) is False
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = 5  # SQLITE_BUSY, as sqlite3 sets it
+    locked = sa.exc.OperationalError("UPDATE", {}, busy)
+    retry = check_identity.retry_condition_fn
+    assert retry(check_identity, None, Failed(data=locked)) is True
+    assert retry(check_identity, None, Failed(data=ValueError("rule"))) is False
 
 
 def test_verify_key_exit_codes() -> None:
@@ -64,30 +63,32 @@ def test_verify_key_exit_codes() -> None:
     assert bad.exit_code == 1 and "expected 78" in bad.output
 
 
-def test_import_show_search(db_url, tmp_path: Path) -> None:
+def test_import_show_search(db_url, acting_users, tmp_path: Path) -> None:
     feed = tmp_path / "feed.hl7"
     feed.write_text(message().replace("\r", "\n"))
-    imported = runner.invoke(app, ["import-pam", str(feed), "--own-domain", "GAM"])
+    imported = runner.invoke(app, ["import-pam", str(feed), "--own-domain", "GAM", "--by", RADIOLOGIST])
     assert imported.exit_code == 0 and "message 1: AA" in imported.output
-    shown = runner.invoke(app, ["show", "000003", "--by", "u1", "--json"])
+    shown = runner.invoke(app, ["show", "000003", "--by", RADIOLOGIST, "--json"])
     view = json.loads(shown.output)
     assert (
         view["status"] == "QUAL"
         and view["ins_matricule"] == "279035121518989"
         and view["ins_nature"] == "NIR"
     )
-    found = runner.invoke(app, ["search", "--by", "u1", "--birth-date", "1979-03-28", "--name", "pat-t"])
+    found = runner.invoke(
+        app, ["search", "--by", RADIOLOGIST, "--birth-date", "1979-03-28", "--name", "pat-t"]
+    )
     assert "1 identity found" in found.output
-    by_ins = runner.invoke(app, ["search", "--by", "u1", "--ins", "279035121518988"])
+    by_ins = runner.invoke(app, ["search", "--by", RADIOLOGIST, "--ins", "279035121518988"])
     assert by_ins.exit_code == 1 and "does not match" in by_ins.output
     with Session(db.get_engine(db_url)) as s:
-        actions = [a.action for a in s.exec(select(AuditEntry).where(AuditEntry.actor == "u1")).all()]
+        actions = [a.action for a in s.exec(select(AuditEntry).where(AuditEntry.actor == RADIOLOGIST)).all()]
     assert actions == ["ins.read", "identity.search"]
 
 
-def test_insi_lookup_against_the_sandbox(wsdl: Path, db_url) -> None:
+def test_insi_lookup_against_the_sandbox(wsdl: Path, db_url, acting_users) -> None:
     with InsiSandbox(port=0, wsdl=wsdl) as sandbox:
-        args = ["insi-lookup", "--by", "u2", "--url", sandbox.url, "--wsdl", str(wsdl)]
+        args = ["insi-lookup", "--by", OTHER_RADIOLOGIST, "--url", sandbox.url, "--wsdl", str(wsdl)]
         found = runner.invoke(
             app,
             [*args, "--name", "ADRTROIS", "--given", "DOMINIQUE", "--sex", "F", "--birth-date", "1997-02-26"],
@@ -98,4 +99,4 @@ def test_insi_lookup_against_the_sandbox(wsdl: Path, db_url) -> None:
     assert found.exit_code == 0 and "INSi 00 OK" in found.output and "297022A02077878" in found.output
     assert refused.exit_code == 1 and "INS rule 11" in refused.output
     with Session(db.get_engine(db_url)) as s:
-        assert [e.by for e in s.exec(select(InsiExchange)).all()] == ["u2", "u2"]
+        assert [e.by for e in s.exec(select(InsiExchange)).all()] == [OTHER_RADIOLOGIST] * 2
