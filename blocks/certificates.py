@@ -18,6 +18,12 @@ class RppsRangEntry(BaseModel):
     cert_path: Path = Field(description="PEM ORG certificate (IGC-Santé) of this RPPS-Rang")
     key_path: Path = Field(description="PEM private key of the certificate")
     passphrase: SecretStr | None = Field(None, description="Passphrase of the private key")
+    mailbox: str | None = Field(
+        None,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="The radiologist's personal MSSanté mailbox: From and envelope sender of their reports "
+        "when the site sends from the radiologist's mailbox (RIS.MSS.24); empty: the directory's",
+    )
 
 
 class RppsRangCertificates(Block):
@@ -50,6 +56,7 @@ certificate = select_certificate(pool, validator_rpps)
                 cert_path=e.cert_path,
                 key_path=e.key_path,
                 passphrase=e.passphrase.get_secret_value() if e.passphrase else None,
+                mailbox=e.mailbox,
             )
             for e in self.certificates
         ]

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from blocks import DEFAULT_NAME, load_saved
 from ris.channels.dmp.client import DmpConfig
 from ris.channels.dmp.transactions import Signing
+from ris.tls import TlsSettings
 
 
 class DmpEndpoint(Block):
@@ -34,7 +35,11 @@ await post(request, endpoint.config())
     registry_url: str | None = Field(
         None, pattern=r"^https://", description="ITI-57 / ITI-62 endpoint; empty: the repository URL."
     )
-    ca_bundle: str | None = Field(None, description="PEM file of the CAs the DMP server is checked against.")
+    ca_bundle: str | None = Field(
+        None,
+        description="PEM file of the CAs the DMP server is checked against (its revocation too: OCSP, CRL, "
+        "as the site settings' `tls` says).",
+    )
     client_cert: str = Field(
         description="PEM certificate of the structure (ORG): TLS client and VIHF signer."
     )
@@ -42,7 +47,8 @@ await post(request, endpoint.config())
     key_passphrase: SecretStr | None = Field(None, description="Passphrase of the key.")
     timeout_s: float = Field(30.0, gt=0, description="Timeout of each request, in seconds.")
 
-    def config(self) -> DmpConfig:
+    def config(self, tls: TlsSettings | None = None) -> DmpConfig:
+        """The endpoint settings; `tls`: the site settings' revocation checking (hard-fail when not given)."""
         return DmpConfig(
             repository_url=self.repository_url,
             registry_url=self.registry_url or self.repository_url,
@@ -51,6 +57,7 @@ await post(request, endpoint.config())
             client_key=self.client_key,
             key_passphrase=self.key_passphrase.get_secret_value() if self.key_passphrase else None,
             timeout_s=self.timeout_s,
+            tls=tls or TlsSettings(),
         )
 
     def signing(self) -> Signing:

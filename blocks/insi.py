@@ -11,13 +11,9 @@ from pydantic import Field, SecretStr
 from blocks import DEFAULT_NAME
 from blocks.certificates import load_certificate_pool
 from ris.auth.certificates import for_acting, for_insi
-from ris.identity.insi_client import (
-    VERIFY_ACTION,
-    VERIFY_NAMESPACE,
-    InsiClient,
-    InsiSettings,
-    bundled_wsdl,
-)
+from ris.identity.insi_client import InsiClient, InsiSettings, bundled_wsdl
+from ris.identity.verification_contract import VerificationContract
+from ris.tls import TlsSettings
 
 
 class InsiEndpoint(Block):
@@ -47,12 +43,19 @@ async with insi_endpoint_block.client() as client:
     cert_path: Path | None = Field(None, description="IGC-Santé ORG certificate, CN INSI-AUTO or INSI-MANU.")
     key_path: Path | None = Field(None, description="Private key of the ORG certificate.")
     key_password: SecretStr | None = Field(None, description="Passphrase of the private key.")
-    ca_path: Path | None = Field(None, description="Trust chain of the server (AC IGC-SANTE).")
+    ca_path: Path | None = Field(
+        None,
+        description="Trust chain of the server (AC IGC-SANTE); its revocation is checked (OCSP, CRL) as the "
+        "site settings' `tls` says.",
+    )
     timeout: float = Field(10.0, gt=0, description="Timeout of one call, in seconds.")
-    verify_namespace: str = Field(VERIFY_NAMESPACE, description="Provisional: unit verification contract.")
-    verify_action: str = Field(VERIFY_ACTION, description="SOAP action of the unit verification.")
 
-    def settings(self) -> InsiSettings:
+    def settings(
+        self, verification: VerificationContract | None = None, tls: TlsSettings | None = None
+    ) -> InsiSettings:
+        """The client's settings; `verification`: the site's unit verification contract (site settings
+        `insi_verification`), the provisional one when not given; `tls`: the site settings' revocation
+        checking (hard-fail when not given)."""
         return InsiSettings(
             url=self.url,
             wsdl_path=Path(self.wsdl_path),
@@ -66,22 +69,25 @@ async with insi_endpoint_block.client() as client:
             key_password=self.key_password.get_secret_value() if self.key_password else None,
             ca_path=self.ca_path,
             timeout=self.timeout,
-            verify_namespace=self.verify_namespace,
-            verify_action=self.verify_action,
+            verification=verification or VerificationContract(),
+            tls=tls or TlsSettings(),
         )
 
-    def client(self) -> InsiClient:
-        """A ready client; close it with `await client.aclose()` (or `async with`)."""
-        return InsiClient(self.settings())
+    def client(
+        self, verification: VerificationContract | None = None, tls: TlsSettings | None = None
+    ) -> InsiClient:
+        """A ready client with the site's own certificate (automatic calls: INSI-AUTO); close it with
+        `await client.aclose()` (or `async with`)."""
+        return InsiClient(self.settings(verification, tls))
 
-    async def client_for(self, acting_rpps: str | None) -> InsiClient:
+    async def client_for(self, acting_rpps: str | None, tls: TlsSettings | None = None) -> InsiClient:
         """A client calling with the acting radiologist's RPPS-Rang certificate when the site keeps a pool
         (an SCM, RIS.AUTH.02), else with this block's certificate; CertificateUnavailable before any call
         when the pool has no usable certificate for them."""
         certificate = for_acting(await load_certificate_pool(), acting_rpps)
         if certificate is None:
-            return self.client()
-        return InsiClient(for_insi(self.settings(), certificate))
+            return self.client(tls=tls)
+        return InsiClient(for_insi(self.settings(tls=tls), certificate))
 
 
 async def load_insi_endpoint(name: str = DEFAULT_NAME) -> InsiEndpoint | None:

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from blocks import DEFAULT_NAME, load_saved
 from ris.channels.mail import SmtpConfig, is_loopback
+from ris.tls import TlsSettings
 
 
 class MailSender(Block):
@@ -35,7 +36,9 @@ await mail.send(message, mail_sender_block.config())
         "starttls", description="STARTTLS, implicit TLS, or none (a loopback host only). TLS 1.2 minimum."
     )
     ca_bundle: str | None = Field(
-        None, description="PEM file of the CAs that sign the server certificate; empty: the system CAs."
+        None,
+        description="PEM file of the CAs that sign the server certificate; empty: the system CAs. The "
+        "certificate's revocation is checked (OCSP, CRL) as the site settings' `tls` says.",
     )
     client_cert: str | None = Field(None, description="PEM client certificate (MSSanté: the site's).")
     client_key: str | None = Field(None, description="PEM private key of the client certificate.")
@@ -56,7 +59,9 @@ await mail.send(message, mail_sender_block.config())
             raise ValueError(f"from_address {self.from_address!r}: must be a mail address")
         return self
 
-    def config(self) -> SmtpConfig:
+    def config(self, tls: TlsSettings | None = None) -> SmtpConfig:
+        """The submission settings; `tls`: the site settings' revocation checking (hard-fail when not
+        given)."""
         return SmtpConfig(
             host=self.host,
             port=self.port,
@@ -70,6 +75,7 @@ await mail.send(message, mail_sender_block.config())
             from_address=self.from_address,
             from_label=self.from_label,
             timeout_s=self.timeout_s,
+            tls=tls or TlsSettings(),
         )
 
 

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from blocks import DEFAULT_NAME, load_saved
 from ris.channels.mssante.receipts import ImapConfig
 from ris.channels.mssante.smtp import OperatorConfig
+from ris.tls import TlsSettings
 
 
 class MssanteOperator(Block):
@@ -38,7 +39,8 @@ await submit(message, operator.config(), sender=..., recipient=..., envid=...)
     )
     crl_file: str | None = Field(
         None,
-        description="PEM CRLs of the IGC Santé chain, kept current by the site (revocation, RIS.MSS.06).",
+        description="PEM CRLs of the IGC Santé chain the site keeps current itself, read before the OCSP "
+        "responders and the CRL distribution points of the certificates (revocation, RIS.MSS.06).",
     )
     client_cert: str | None = Field(None, description="PEM ORG certificate of the structure (FINESS/SIRET).")
     client_key: str | None = Field(None, description="PEM private key of the client certificate.")
@@ -57,8 +59,9 @@ await submit(message, operator.config(), sender=..., recipient=..., envid=...)
             raise ValueError("client_cert and client_key: give both or neither")
         return self
 
-    def imap_config(self) -> ImapConfig | None:
-        """Where receipts are read; None when the site reads them elsewhere (no IMAP host saved)."""
+    def imap_config(self, tls: TlsSettings | None = None) -> ImapConfig | None:
+        """Where receipts are read; None when the site reads them elsewhere (no IMAP host saved). `tls`:
+        the site settings' revocation checking (hard-fail when not given)."""
         if not (self.imap_host and self.imap_user and self.imap_password):
             return None
         return ImapConfig(
@@ -67,10 +70,14 @@ await submit(message, operator.config(), sender=..., recipient=..., envid=...)
             user=self.imap_user,
             password=self.imap_password.get_secret_value(),
             ca_bundle=self.ca_bundle,
+            crl_file=self.crl_file,
             timeout_s=self.timeout_s,
+            tls=tls or TlsSettings(),
         )
 
-    def config(self) -> OperatorConfig:
+    def config(self, tls: TlsSettings | None = None) -> OperatorConfig:
+        """The SMTP submission settings; `tls`: the site settings' revocation checking (hard-fail when not
+        given)."""
         return OperatorConfig(
             host=self.host,
             port=self.port,
@@ -81,6 +88,7 @@ await submit(message, operator.config(), sender=..., recipient=..., envid=...)
             client_key=self.client_key,
             key_passphrase=self.key_passphrase.get_secret_value() if self.key_passphrase else None,
             timeout_s=self.timeout_s,
+            tls=tls or TlsSettings(),
         )
 
 

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from blocks import DEFAULT_NAME, load_saved
 from ris.channels.hl7.client import PfiClient
+from ris.listener_settings import ConfiguredPeer
 
 
 class PfiEndpoint(Block):
@@ -29,9 +30,28 @@ ack = await pfi_endpoint_block.client().send(message, control_id)
     )
     receipt_host: str = Field("127.0.0.1", description="Interface the ZAM receipt listener binds to.")
     receipt_port: int = Field(2576, ge=0, le=65535, description="Port the PFI sends its ZAM receipts to.")
+    application: str | None = Field(
+        None,
+        min_length=1,
+        description="MSH-3 of the PFI's own messages (its ZAM receipts): the ZAM listener accepts no other.",
+    )
+    facility: str | None = Field(None, min_length=1, description="MSH-4 of the PFI's own messages.")
+    certificate_cn: str | None = Field(
+        None,
+        min_length=1,
+        description="Subject CN of the PFI's client certificate, when the listeners ask for one (TLS with "
+        "client_ca): then the certificate, not the address, says it is the PFI.",
+    )
 
     def client(self) -> PfiClient:
         return PfiClient(self.host, self.port, self.ack_timeout_s)
+
+    def peer(self) -> ConfiguredPeer:
+        """The PFI as the engine's listeners know it: its application^facility, address and certificate."""
+        sender = f"{self.application}^{self.facility}" if self.application and self.facility else None
+        return ConfiguredPeer(
+            frozenset({sender} - {None}), self.host, self.certificate_cn, f"the PFI block ({self.host})"
+        )
 
 
 async def load_pfi_endpoint(name: str = DEFAULT_NAME) -> PfiEndpoint:

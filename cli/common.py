@@ -8,10 +8,12 @@ from typing import Any, NoReturn
 
 import httpx
 import typer
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
 
+from blocks import BlockNotSaved
 from blocks.site import load_site_settings
-from ris.settings import SiteSettings
+from cli.api_auth import authorization, refused_line
+from ris.settings import IntakeLimits, SiteSettings
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -38,14 +40,18 @@ def require_answering_api(what: str) -> None:
     retries would otherwise wait minutes on a server that is not there."""
     require_engine_api(what)
     api = str(PREFECT_API_URL.value()).rstrip("/")
+    auth = PREFECT_API_AUTH_STRING.value()
     try:
         httpx.get(f"{api}/health", timeout=5).raise_for_status()
+        accepted = httpx.get(f"{api}/hello", headers=authorization(auth), timeout=5).status_code != 401
     except httpx.HTTPError as exc:
         fail(
             f"the engine's Prefect server ({api}) does not answer ({type(exc).__name__}): start the engine "
             "with `ris up` or set PREFECT_API_URL to its API",
             code=3,
         )
+    if not accepted:  # the health check needs no credential: ask something that does
+        fail(refused_line(api, sent=bool(auth)), code=3)
 
 
 def site_zone(what: str, *, engine_required: bool = True) -> str:
@@ -57,3 +63,15 @@ def site_zone(what: str, *, engine_required: bool = True) -> str:
         return zone
     require_engine_api(what)
     return asyncio.run(load_site_settings()).timezone
+
+
+def intake_limits(what: str) -> IntakeLimits:
+    """The site's maxima for operators' files (`intake`), from the running engine's site settings; the
+    defaults when no engine runs on this data folder or none were saved."""
+    if not PREFECT_API_URL.value():
+        return IntakeLimits()
+    require_answering_api(what)
+    try:
+        return asyncio.run(load_site_settings()).intake
+    except BlockNotSaved:
+        return IntakeLimits()

@@ -7,24 +7,30 @@ import sys
 from pathlib import Path
 
 import typer
+from sqlmodel import Session
 
+from cli.acting import acting, by_option
 from cli.common import fail, print_json
+from ris.auth import roles
 from ris.directory import referenced, search
 from ris.directory.extraction import ExtractionRefused, open_extraction
 from ris.directory.importer import ImportSummary, import_mailboxes, import_persons, new_run_id
-from ris.store.db import session_scope
+from ris.store.db import in_unit_of_work, session_scope
 
 app = typer.Typer(help="Annuaire Santé: import the public extractions, search MSSanté addresses.")
 SHOWN_REFUSALS = 20
+AdminBy = by_option("The administrator")
 
 
 def _run(importer, path: Path, label: str, run: str) -> ImportSummary:
-    with (
-        open_extraction(path) as (stream, size),
-        session_scope() as session,
-        typer.progressbar(length=size, label=label, file=sys.stderr) as bar,
-    ):
-        return importer(session, stream, what=path.name, run=run, progress=bar.update)
+    def work(session: Session) -> ImportSummary:  # run again after a deadlock: the file from its start
+        with (
+            open_extraction(path) as (stream, size),
+            typer.progressbar(length=size, label=label, file=sys.stderr) as bar,
+        ):
+            return importer(session, stream, what=path.name, run=run, progress=bar.update)
+
+    return in_unit_of_work(work)
 
 
 def _print(summary: ImportSummary) -> None:
@@ -48,8 +54,10 @@ def import_(
     file: Path = typer.Argument(..., help="PS_LibreAcces_Personne_activite (.txt, or the .zip as published)"),
     mss: Path | None = typer.Option(None, "--mss", help="The MSSanté address extraction (.txt or .zip)"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable summary"),
+    by: str | None = AdminBy,
 ) -> None:
     """Import the extractions (creation and update), streaming: any size, flat memory."""
+    acting(by, roles.CONFIGURE)
     run = new_run_id()
     try:
         summaries = [_run(import_persons, file, "professionals", run)]
@@ -96,15 +104,15 @@ def find(
 
 
 @app.command()
-def adopt(rpps: str = typer.Argument(..., help="RPPS number of the professional")) -> None:
+def adopt(
+    rpps: str = typer.Argument(..., help="RPPS number of the professional"), by: str | None = AdminBy
+) -> None:
     """Create the RIS correspondent (or user) of this RPPS from the directory, or bring it up to date."""
+    acting(by, roles.CONFIGURE)
     try:
-        with session_scope() as session:
-            row, created = referenced.adopt(session, rpps)
-            line = (
-                f"correspondent {rpps} {'created' if created else 'updated'}: {row.family} {row.given or ''}"
-            )
-            address = row.mss_address
+        row, created = in_unit_of_work(lambda session: referenced.adopt(session, rpps))
     except referenced.NotInDirectory as exc:
         fail(str(exc))
+    line = f"correspondent {rpps} {'created' if created else 'updated'}: {row.family} {row.given or ''}"
+    address = row.mss_address
     typer.echo(line + (f", MSSanté {address}" if address else ", no MSSanté address"))

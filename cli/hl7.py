@@ -16,6 +16,7 @@ from ris.channels.hl7.listener import ZamListener
 from ris.channels.hl7.message import Hl7RuleError, render
 from ris.channels.hl7.validation import Hl7ValidationError, strict_validate
 from ris.hl7v2.ack_writer import Party
+from ris.listener_settings import ListenerSettingsError
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report
 from tasks.report_state import emit_applied
@@ -59,19 +60,25 @@ def listen(
     host: str = typer.Option(None, help="Interface (default: the PFI block's receipt_host)"),
     port: int = typer.Option(None, help="Port (default: the PFI block's receipt_port)"),
 ) -> None:
-    """Receive ZAM Z01 / Z02 / Z03 from the PFI and update the deliveries, until interrupted."""
+    """Receive ZAM Z01 / Z02 / Z03 from the PFI and update the deliveries, until interrupted. Only the PFI
+    is heard (the PFI block's application and facility, over its address or its certificate) unless the
+    site setting `listeners.zam.allow` says otherwise; anyone else gets AR."""
 
     async def serve() -> None:
         endpoint = await load_pfi_endpoint()
         settings = await load_site_settings()
         me = Party(settings.hl7.sending_application, settings.facility.finess_geo)
+        try:
+            options = settings.listeners.for_zam(endpoint.peer())  # limits, TLS, allowlist, charset
+        except ListenerSettingsError as exc:
+            fail(str(exc))
         listener = ZamListener(
             host or endpoint.receipt_host,
             endpoint.receipt_port if port is None else port,
             me=me,
             tz=settings.timezone,
             on_outcome=emit_applied,
-            **settings.listeners.for_zam(),  # limits, TLS, allowlist, charset
+            **options,
         )
         async with listener:
             typer.echo(f"ZAM listener on {listener.server.host}:{listener.port}")

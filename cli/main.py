@@ -12,9 +12,11 @@ import typer
 from prefect.settings import PREFECT_API_URL
 
 from blocks import BlockNotSaved
-from cli import db, delivery, demo, document, hl7, identity, report, worker, worklist
-from ris.config import EngineConfig
+from cli import db, delivery, demo, document, env, hl7, identity, report, server, worker, worklist
+from cli.api_auth import explain_refusal
+from ris.config import EngineConfig, EngineConfigError
 from ris.store.db import DatabaseNotReady
+from ris.store.transient import TransientDatabaseError
 
 app = typer.Typer(
     name="ris",
@@ -31,6 +33,8 @@ app.add_typer(identity.app, name="identity")
 app.add_typer(hl7.app, name="hl7")
 demo.register(app)
 worker.register(app)
+env.register(app)
+app.add_typer(server.app, name="server")
 from cli import directory  # noqa: E402
 
 app.add_typer(directory.app, name="directory")
@@ -51,13 +55,16 @@ app.add_typer(mss.app, name="mss")
 from cli import context  # noqa: E402
 
 context.register(app)
+from cli import user  # noqa: E402
+
+app.add_typer(user.app, name="user")
 
 NOT_READY = 3
 
 
 def explain(exc: BaseException) -> str | None:
     """One line for an error of the environment; None for anything else (a bug shows its traceback)."""
-    if isinstance(exc, DatabaseNotReady | BlockNotSaved):
+    if isinstance(exc, DatabaseNotReady | TransientDatabaseError | EngineConfigError | BlockNotSaved):
         return str(exc)
     where = EngineConfig.from_env().database_url.split("@")[-1]
     if isinstance(exc, sa.exc.OperationalError | sa.exc.ProgrammingError):
@@ -68,7 +75,7 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         api = PREFECT_API_URL.value() or "none set"
         return f"the engine's Prefect server ({api}) does not answer: start the engine with `ris up`"
-    return None
+    return explain_refusal(exc)
 
 
 def main() -> None:

@@ -4,10 +4,14 @@ RIS.MSS.21, RIS.MSS.25). Report ids, channels and RPPS only; never a patient's n
 from __future__ import annotations
 
 import typer
+from sqlmodel import Session
 
+from cli.acting import acting
 from cli.common import fail
 from ris import refusals
-from ris.store.db import session_scope
+from ris.auth import roles
+from ris.store.db import in_unit_of_work
+from ris.store.models import RefusalChannel, Report
 from ris.store.reports import NotFound, get_report
 
 
@@ -29,7 +33,9 @@ def refusal(
     follow_patient: bool = typer.Option(
         False, "--follow-patient", help="Drop this report's override: follow the patient's refusals"
     ),
-    by: str = typer.Option(..., "--by", help="RPPS of the user: 11 digits, a known correspondent"),
+    by: str | None = typer.Option(
+        None, "--by", help="RPPS of the user (a known correspondent); default: the `ris login` RPPS"
+    ),
 ) -> None:
     """Override the patient's refusal of one channel for this report only (who and when are kept, audited).
 
@@ -44,7 +50,9 @@ def refusal(
     if len(chosen) != 1:
         fail("--refuse / --withdraw / --follow-patient: give exactly one of them")
     value = True if refuse else False if withdraw else None
-    with session_scope() as session:
+    by = acting(by, roles.REPORT_EDIT).rpps
+
+    def record(session: Session) -> tuple[Report, RefusalChannel, bool, refusals.Refusals]:
         try:
             report = get_report(session, report_id)
         except NotFound:
@@ -56,7 +64,9 @@ def refusal(
             changed = refusals.override(session, report, which, value, by)
         except refusals.RefusalRuleError as exc:
             fail(str(exc))
-        now = refusals.for_report(session, report, exam_patient)
+        return report, which, changed, refusals.for_report(session, report, exam_patient)
+
+    report, which, changed, now = in_unit_of_work(record)
     setting = {True: "refused for this report", False: "allowed for this report", None: "follows the patient"}
     lead = f"report {report_id}: {which.value} {setting[value]}"
     typer.echo(f"{lead}, recorded by {by}" if changed else f"{lead} already; nothing recorded")

@@ -1,6 +1,6 @@
-"""`ris report review`: the reports that wait on a radiologist (RIS.CRR.05): provisional ones, and
-validated ones whose required announcement to the patient is not recorded yet. Ids, accession numbers,
-dates and the responsible radiologist only; never a patient's name."""
+"""`ris report review`: the reports that wait on a radiologist (RIS.CRR.05): drafts and provisional ones
+(not validated yet), and validated ones whose required announcement to the patient is not recorded yet.
+Ids, accession numbers, dates and the responsible radiologist only; never a patient's name."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def review(
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output"),
 ) -> None:
-    """Provisional reports and pending announcements older than --older-than, oldest first."""
+    """Drafts, provisional reports and pending announcements older than --older-than, oldest first."""
     try:
         threshold = parse_duration(older_than)
     except ValueError as exc:
@@ -46,7 +46,7 @@ def review(
     if not items:
         typer.echo(f"nothing waits on a radiologist for longer than {older_than.strip()}")
         return
-    labels = {"provisional": "provisional", "announcement": "announcement pending"}
+    labels = {"draft": "draft", "provisional": "provisional", "announcement": "announcement pending"}
     for item in items:
         who = item["responsible_rpps"] or "?"
         if item["responsible_name"]:

@@ -1,25 +1,29 @@
-"""Outgoing contextual calls (RIS.DMP.04–05, RIS.AC.01): the address that opens the patient's record in
-the DMP web PS, or a third application (the PACS viewer) on the patient or the report's exam, with the full
-INS and the strict traits, as the site's settings map them (`ris.context_settings`).
+"""Outgoing contextual calls (RIS.DMP.04–05, RIS.AC.01): what opens the patient's record in the DMP web PS,
+or a third application (the PACS viewer) on the patient or the report's exam, with the full INS and the
+strict traits, as the site's settings map them (`ris.context_settings`).
 
-Only a qualified identity lends its INS (INS rule 28): any other status is refused, naming it. The address
-carries health data by design: it is returned to the professional who asked and never logged; the audit
-trail records who called which target for which patient row (the partner trace of INS rule 31), without
-the INS or any trait."""
+Only a qualified identity lends its INS (INS rule 28): any other status is refused, naming it. A POST call
+(the DMP's TD0.9 always) is an HTML form the browser posts at once (`form_page`): the INS and the traits
+travel in its body, never in an address, so neither the browser history nor a proxy log keeps them. A GET
+call (a PACS whose contract says so) is an address carrying them, returned to the professional who asked
+and never logged. The audit trail records who called which target for which patient row (the partner
+trace of INS rule 31) when the call is prepared, without the INS or any trait."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from typing import Literal, get_args
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from sqlmodel import Session, select
 
 from ris.context_settings import ContextCalls, ContextDatum
 from ris.identity.gate import ins_transmissible
 from ris.identity.nir import nature
+from ris.identity.partners import record_partner_exchange
 from ris.store import audit
-from ris.store.models import Exam, IdentityStatus, Patient, Report
+from ris.store.models import Exam, ExchangeChannel, IdentityStatus, Patient, Report
 
 Target = Literal["dmp", "pacs"]
 TARGETS: tuple[str, ...] = get_args(Target)
@@ -38,7 +42,36 @@ class ContextCallRefused(ValueError):
 @dataclass(frozen=True)
 class ContextCall:
     target: str
-    url: str  # health data: for the professional who asked only
+    method: Literal["get", "post"]
+    action: str  # the target's address, as configured: no datum of the patient in it
+    fields: tuple[tuple[str, str], ...]  # health data: for the professional who asked only
+
+    @property
+    def url(self) -> str:
+        """A GET call's address, its data in the query (health data: for the professional who asked)."""
+        if self.method != "get":
+            raise ValueError(f"the {self.target} call is a POST: its data never go in an address")
+        return f"{self.action}{'&' if '?' in self.action else '?'}{urlencode(self.fields)}"
+
+
+def form_page(call: ContextCall, nonce: str) -> str:
+    """The page that makes a POST call: a form of hidden fields that a script (allowed by `nonce` in the
+    page's Content-Security-Policy) posts as soon as the page loads; without scripts, a button does."""
+    inputs = "\n".join(
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">' for name, value in call.fields
+    )
+    return f"""<!doctype html>
+<html lang="fr">
+<head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>Appel contextuel</title></head>
+<body>
+<form method="post" action="{escape(call.action)}" accept-charset="UTF-8">
+{inputs}
+<noscript><button type="submit">Ouvrir</button></noscript>
+</form>
+<script nonce="{escape(nonce)}">document.forms[0].submit();</script>
+</body>
+</html>
+"""
 
 
 def _subject(session: Session, some_id: str) -> tuple[Patient, Exam | None, Report | None]:
@@ -77,8 +110,8 @@ def _values(
 def build(
     session: Session, some_id: str, target: str, settings: ContextCalls, *, ps_rpps: str
 ) -> ContextCall:
-    """The call's address for the patient `some_id` names (a report id or an IPP); audited. A datum the
-    subject does not have (the exam, when an IPP is given) leaves its parameter out."""
+    """The call for the patient `some_id` names (a report id or an IPP); audited. A datum the subject does
+    not have (the exam, when an IPP is given) leaves its parameter out."""
     if target not in TARGETS:
         raise ContextCallRefused(f"--target {target!r}: one of {', '.join(TARGETS)}")
     config = getattr(settings, target)
@@ -97,8 +130,9 @@ def build(
             f"ID {some_id}: qualified identity without matricule INS and OID (INS rule 28)"
         )
     values = _values(patient, exam, report, ps_rpps, config.date_format)
-    query = {name: values[datum] for name, datum in config.parameters.items() if values[datum] is not None}
-    separator = "&" if "?" in config.url else "?"
+    fields = tuple(
+        (name, values[datum]) for name, datum in config.parameters.items() if values[datum] is not None
+    )
     audit.record(
         session,
         actor=ps_rpps,
@@ -106,6 +140,10 @@ def build(
         object_type="patient",
         object_id=patient.id,
         target=target,
+        method=config.method,
         report_id=report.id if report else None,
     )
-    return ContextCall(target, f"{config.url}{separator}{urlencode(query)}")
+    # INS rule 31 (RIS.INS.51): the call hands the INS to the target application.
+    partner = f"contextual call {target} {urlsplit(config.url).netloc}"
+    record_partner_exchange(session, patient, partner, ExchangeChannel.context_call, None)
+    return ContextCall(target, config.method, config.url, fields)

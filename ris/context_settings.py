@@ -1,9 +1,12 @@
-"""Site settings of the outgoing contextual calls (RIS.DMP.04–05, RIS.AC.01): for each target, the address
-and which query parameter carries which datum of the patient, the exam or the acting professional.
+"""Site settings of the outgoing contextual calls (RIS.DMP.04–05, RIS.AC.01): for each target, the address,
+how the data travel (an HTTP POST form, or the query of a GET address) and which parameter carries which
+datum of the patient, the exam or the acting professional.
 
-The DMP web PS call of TD0.9 (its address, parameter names and session handling) is not specified in the
+The DMP web PS call of TD0.9 is a POST: the INS and the traits travel in the body of a form, never in an
+address (browser history, proxy logs). Its address and parameter names are not specified in the
 references the engine has (dmp-xds.md §10, open point): the site fills them from the DMP integration guide
-it is homologated against. Every call carries the full INS (matricule and OID, RIS.AC.01) over https."""
+it is homologated against. A third application (the PACS viewer) is called as its own contract says, GET
+or POST. Every call carries the full INS (matricule and OID, RIS.AC.01) over https."""
 
 from __future__ import annotations
 
@@ -37,7 +40,12 @@ class ContextCallTarget(BaseModel):
     url: str | None = Field(
         None, description="https address the call opens; empty: this target is not configured on the site"
     )
-    parameters: dict[str, ContextDatum] = Field(description="Query parameter name -> the datum it carries")
+    method: Literal["get", "post"] = Field(
+        "get",
+        description="post: the data go in the body of a form the browser posts (the address carries none); "
+        "get: in the query of the address",
+    )
+    parameters: dict[str, ContextDatum] = Field(description="Parameter name -> the datum it carries")
     date_format: str = Field("%Y-%m-%d", description="strftime format of birth_date, e.g. %Y%m%d or %d/%m/%Y")
 
     @field_validator("url")
@@ -58,6 +66,7 @@ class ContextCallTarget(BaseModel):
 class ContextCalls(BaseModel):
     dmp: ContextCallTarget = Field(
         default_factory=lambda: ContextCallTarget(
+            method="post",
             parameters={
                 "ins": "ins",
                 "oid": "ins_oid",
@@ -66,7 +75,7 @@ class ContextCalls(BaseModel):
                 "datenaissance": "birth_date",
                 "sexe": "sex",
                 "rpps": "ps_rpps",
-            }
+            },
         ),
         description="RIS.DMP.04-05: the patient's record in the DMP web PS (TD0.9)",
     )
@@ -84,3 +93,11 @@ class ContextCalls(BaseModel):
         ),
         description="RIS.AC.01: the outgoing contextual call with the INS, e.g. the PACS viewer",
     )
+
+    @model_validator(mode="after")
+    def _dmp_posts(self) -> ContextCalls:
+        if self.dmp.method != "post":
+            raise ValueError(
+                "dmp.method must be post (TD0.9: the INS and the traits never travel in an address)"
+            )
+        return self

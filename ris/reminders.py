@@ -1,16 +1,19 @@
 """Reminders (RIS.CRR.05–06): which reports wait too long, and one reminder mail per report per period.
 
-Two things wait on a radiologist of the site:
+Three things wait on a radiologist of the site:
+- a *draft* (not validated, RIS.CRR.06 « non validé ») past `draft_reminder_delay_hours` since it came
+  into the RIS: its author is reminded;
 - a *provisional* report (RIS.CRR.04) past `reminder_delay_hours` since it became provisional: its
   author is reminded;
 - a validated report whose announcement to the patient is required and not recorded past
   `announcement_reminder_delay_hours` since its validation: its validator is reminded.
 
 Periods: an item overdue since `since + delay` is in period n = ⌊(now − since − delay) / period⌋ (period:
-`reminder_repeat_hours`, by default the delay itself). Each period gets at most one reminder delivery, action
-`remind-<n>` (provisional) or `announce-<n>` (announcement), on the `reminder` channel: a second run in the
-same period, or a run after a restart, finds it and creates nothing; the unique constraint on deliveries is
-the backstop. Periods missed while the engine was stopped are not caught up: only the current one is sent.
+`reminder_repeat_hours`, by default the delay itself). Each period gets at most one reminder delivery,
+action `draft-<n>` (draft), `remind-<n>` (provisional) or `announce-<n>` (announcement), on the `reminder`
+channel: a second run in the same period, or a run after a restart, finds it and creates nothing; the
+unique constraint on deliveries is the backstop. Periods missed while the engine was stopped are not caught
+up: only the current one is sent.
 
 Nothing here names a patient: reminders carry the report id, the accession number and dates.
 """
@@ -41,8 +44,13 @@ from ris.store.models import (
     ReportStatus,
 )
 
-Kind = Literal["provisional", "announcement"]
-PREFIX: dict[str, str] = {"provisional": "remind-", "announcement": "announce-"}
+Kind = Literal["draft", "provisional", "announcement"]
+PREFIX: dict[str, str] = {"draft": "draft-", "provisional": "remind-", "announcement": "announce-"}
+SINCE: dict[str, str] = {  # the column each kind waits since
+    "draft": "created_at",
+    "provisional": "provisional_since",
+    "announcement": "validated_at",
+}
 NO_ADDRESS = "no mail address for the responsible radiologist"
 
 
@@ -77,9 +85,12 @@ def hours(value: float) -> dt.timedelta:
 
 
 def delay_of(settings: SiteSettings, kind: Kind) -> dt.timedelta:
-    if kind == "provisional":
-        return hours(settings.reminder_delay_hours)
-    return hours(settings.announcement_reminder_delay_hours)
+    delays = {
+        "draft": settings.draft_reminder_delay_hours,
+        "provisional": settings.reminder_delay_hours,
+        "announcement": settings.announcement_reminder_delay_hours,
+    }
+    return hours(delays[kind])
 
 
 def period_of(settings: SiteSettings, kind: Kind) -> dt.timedelta:
@@ -108,12 +119,36 @@ def _name(row: Correspondent | None) -> str | None:
 
 
 def waiting(
-    session: Session, now: dt.datetime, provisional_after: dt.timedelta, announcement_after: dt.timedelta
+    session: Session,
+    now: dt.datetime,
+    provisional_after: dt.timedelta,
+    announcement_after: dt.timedelta,
+    draft_after: dt.timedelta,
 ) -> list[Waiting]:
-    """Provisional reports older than `provisional_after`, and validated reports whose required
-    announcement is still not recorded `announcement_after` after validation; oldest first."""
+    """Drafts in the RIS for longer than `draft_after`, provisional reports older than
+    `provisional_after`, and validated reports whose required announcement is still not recorded
+    `announcement_after` after validation; oldest first."""
     responsible = aliased(Correspondent)
     found: list[Waiting] = []
+    drafts = (
+        select(Report, Exam.accession_number, responsible)
+        .join(Exam, Exam.id == Report.exam_id)
+        .join(responsible, responsible.rpps == Report.author_rpps, isouter=True)
+        .where(Report.status == ReportStatus.draft, Report.created_at <= now - draft_after)
+    )
+    for report, accession, person in session.exec(drafts):
+        found.append(
+            Waiting(
+                "draft",
+                report.id,
+                report.version,
+                accession,
+                aware(report.created_at),
+                report.author_rpps,
+                _name(person),
+                person.mss_address if person else None,
+            )
+        )
     provisional = (
         select(Report, Exam.accession_number, responsible)
         .join(Exam, Exam.id == Report.exam_id)
@@ -171,12 +206,18 @@ def waiting(
 
 def overdue(session: Session, now: dt.datetime, settings: SiteSettings) -> list[Waiting]:
     """What the site's delays make overdue now (RIS.CRR.06)."""
-    return waiting(session, now, delay_of(settings, "provisional"), delay_of(settings, "announcement"))
+    return waiting(
+        session,
+        now,
+        delay_of(settings, "provisional"),
+        delay_of(settings, "announcement"),
+        delay_of(settings, "draft"),
+    )
 
 
 def review(session: Session, now: dt.datetime, older_than: dt.timedelta) -> list[Waiting]:
     """The review list (RIS.CRR.05): everything waiting on a radiologist for longer than `older_than`."""
-    return waiting(session, now, older_than, older_than)
+    return waiting(session, now, older_than, older_than, older_than)
 
 
 # --- planning ---------------------------------------------------------------------------------------------
@@ -273,6 +314,8 @@ class Attempt:
 def _still_waiting(report: Report, delivery: Delivery, kind: Kind) -> bool:
     if report.version != delivery.version:
         return False
+    if kind == "draft":
+        return report.status is ReportStatus.draft
     if kind == "provisional":
         return report.status is ReportStatus.provisional
     return (
@@ -294,11 +337,15 @@ def prepare_send(
     kind = kind_of(delivery.action)
     report = session.get(Report, delivery.report_id)
     if not _still_waiting(report, delivery, kind):
-        done = "validated" if kind == "provisional" else "announcement recorded or version replaced"
+        done = {
+            "draft": "no longer a draft",
+            "provisional": "validated",
+            "announcement": "announcement recorded or version replaced",
+        }[kind]
         deliveries.set_status(session, delivery, DeliveryStatus.blocked, f"no longer needed: {done}")
         return Attempt(delivery_id, delivery.status, None, delivery.attempts)
     exam = session.get(Exam, report.exam_id)
-    since = report.provisional_since if kind == "provisional" else report.validated_at
+    since = getattr(report, SINCE[kind])
     delivery.attempts += 1
     session.add(delivery)
     message = reminder_message(

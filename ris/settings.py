@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from ris.context_settings import ContextCalls
 from ris.identity.justificatifs import JustificatifPolicy
+from ris.identity.verification_contract import VerificationContract
 from ris.listener_settings import ListenerSettings
+from ris.text_rules import one_line
+from ris.tls.settings import TlsSettings
 
 DEFAULT_RGPD_NOTICE = (
     "Vos données personnelles sont traitées par le centre d'imagerie pour la réalisation et le suivi de "
@@ -103,8 +106,19 @@ class MssanteSending(BaseModel):
         pattern=r"^[^@\s]+@[^@\s]+$",
         description="RIS.MSS.23: the structure's BAL applicative, sender of every report mail",
     )
-    sender_label: str = Field(
+    sender_label: Annotated[str, AfterValidator(one_line)] = Field(
         "Centre d'Imagerie Médicale Démo", min_length=1, description="RIS.MSS.13: Intitulé_BAL of the sender"
+    )
+    sender_mailbox: Literal["application", "radiologist"] = Field(
+        "application",
+        description="RIS.MSS.23-24: send from the BAL applicative, or (an SCM) from the validating "
+        "radiologist's personal mailbox (the RPPS-Rang certificate pool's `mailbox`, else the directory)",
+    )
+    functional_unit: Annotated[str, AfterValidator(one_line)] = Field(
+        "",
+        max_length=64,
+        description="RIS.MSS.13: the <Entité fonctionnelle> ending a personal mailbox's label "
+        "(Dr_Prénom_NOM_<unit>); empty: none",
     )
     reply_to: str = Field(
         "secretariat@imagerie-demo.mssante.fr",
@@ -181,6 +195,21 @@ class DmpSending(BaseModel):
     vihf_version: str = Field("4.0", min_length=1, description="VIHF_Version")
 
 
+class IntakeLimits(BaseModel):
+    """How much an operator's file may hold (a worklist, a report's text): memory stays bounded whatever
+    the file, and what passes a maximum is refused with the setting named."""
+
+    max_record_kb: int = Field(
+        2048, ge=1, le=262_144, description="Largest worklist record (kB of JSON); a larger stops the load"
+    )
+    max_report_chars: int = Field(
+        200_000, ge=1, le=10_000_000, description="Longest report text (body, conclusion), in characters"
+    )
+    max_refusals_listed: int = Field(
+        1000, ge=1, le=1_000_000, description="Refused records a load lists one by one; beyond, only counted"
+    )
+
+
 class IdentityFeed(BaseModel):
     """Who sends identities to the PAM-FR listener (INS rules 30, 52)."""
 
@@ -202,12 +231,25 @@ class SiteSettings(BaseModel):
     justificatifs: JustificatifPolicy = Field(
         default_factory=JustificatifPolicy, description="RIS.INS.19-21: identity proofs and auto-validation"
     )
+    insi_verification: VerificationContract = Field(
+        default_factory=VerificationContract,
+        description="RIS.INS.48: the INSi unit verification contract (open point: set it from SEL-MP-043)",
+    )
+    identity_worklist_alert_hours: float = Field(
+        24, gt=0, description="Rule 55: hours an identity worklist item stays open before it alerts"
+    )
     rgpd_notice: str = Field(DEFAULT_RGPD_NOTICE, min_length=1, description="RIS.DOC.06 footer text")
     replacement_notice: str = Field(
         "Annule et remplace le compte rendu du {date}",
         description="RIS.MSS.15 banner on versions ≥ 2; {date} is the replaced version's validation date",
     )
     reminder_delay_hours: float = Field(48, gt=0, description="RIS.CRR.06 provisional-report reminder delay")
+    draft_reminder_delay_hours: float = Field(
+        48,
+        gt=0,
+        description="RIS.CRR.06 reminder to the author of a draft (not validated) this long after it "
+        "came into the RIS",
+    )
     announcement_reminder_delay_hours: float = Field(
         48,
         gt=0,
@@ -221,8 +263,8 @@ class SiteSettings(BaseModel):
         "delay again (once per report per delay period)",
     )
     review_period_days: int = Field(30, gt=0, description="RIS.CRR.05 review list period")
-    sender_label: str = "Centre d'Imagerie Médicale Démo"
-    return_address: str = "secretariat@imagerie-demo.mssante.fr"
+    sender_label: Annotated[str, AfterValidator(one_line)] = "Centre d'Imagerie Médicale Démo"
+    return_address: Annotated[str, AfterValidator(one_line)] = "secretariat@imagerie-demo.mssante.fr"
     paper_extra_traits: list[Literal["used_name", "used_given_name", "birth_place_code"]] = Field(
         default_factory=list, description="RIS.INS.53: traits printed besides the rule-32 minimum"
     )
@@ -236,4 +278,11 @@ class SiteSettings(BaseModel):
         return value
 
     context_calls: ContextCalls = Field(default_factory=ContextCalls, description="RIS.DMP.04-05, RIS.AC.01")
+    tls: TlsSettings = Field(
+        default_factory=TlsSettings,
+        description="RIS.MSS.06: revocation checking of every outbound link's server certificate",
+    )
     listeners: ListenerSettings = Field(default_factory=ListenerSettings, description="MLLP listeners")
+    intake: IntakeLimits = Field(
+        default_factory=IntakeLimits, description="Maxima of the operators' files (worklists, report texts)"
+    )

@@ -1,20 +1,31 @@
 """Throw-away certificate authorities for the sandbox peers: a test CA issues server certificates for the
 loopback names and client certificates for the engine, written as PEM files, so that each side verifies
 the other as it would in production. EC keys by default; RSA where a peer's cipher suites require it (the
-MSSanté suites are ECDHE-RSA)."""
+MSSanté suites are ECDHE-RSA).
+
+Each CA publishes the revocation of what it issued, as the IGC Santé does: its certificates carry an
+Authority Information Access (an OCSP responder) and a CRL distribution point, both on one small HTTP
+server on loopback per process (`Publisher`, started with the first CA) that answers OCSP requests
+(`POST /ocsp/<ca>`) and serves a CRL signed at each request (`GET /crl/<ca>.crl`). `Authority.revoke`
+revokes a certificate for real; switches make a CA's responder or CRL unreachable, and count requests.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
+import secrets
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 KeyKind = Literal["ec", "rsa"]
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -73,15 +84,30 @@ def write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+@dataclass
+class Revocations:
+    """What a CA revoked and how its publication behaves (switches and counters for the tests)."""
+
+    issued: set[int] = field(default_factory=set)
+    revoked: dict[int, dt.datetime] = field(default_factory=dict)
+    ocsp_answers: bool = True  # False: the responder answers HTTP 503
+    crl_served: bool = True  # False: the CRL address answers HTTP 503
+    ocsp_requests: int = 0
+    crl_requests: int = 0
+
+
 @dataclass(frozen=True)
 class Authority:
-    """A self-signed test CA that issues leaf certificates under names of one organisation."""
+    """A self-signed test CA that issues leaf certificates under names of one organisation, and publishes
+    their revocation (OCSP and CRL) through the process's `Publisher`."""
 
     organisation: str
     country: str | None
     kind: KeyKind
     key: PrivateKey
     cert: x509.Certificate
+    ident: str = field(default_factory=lambda: secrets.token_hex(8))
+    revocations: Revocations = field(default_factory=Revocations)
 
     @classmethod
     def create(
@@ -103,7 +129,17 @@ class Authority:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256())
         )
-        return cls(organisation, country, kind, key, cert)
+        authority = cls(organisation, country, kind, key, cert)
+        Publisher.shared().publish(authority)
+        return authority
+
+    @property
+    def ocsp_url(self) -> str:
+        return f"{Publisher.shared().url}/ocsp/{self.ident}"
+
+    @property
+    def crl_url(self) -> str:
+        return f"{Publisher.shared().url}/crl/{self.ident}.crl"
 
     def issue(
         self,
@@ -131,12 +167,30 @@ class Authority:
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
             )
+            .add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(self.ocsp_url)
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [x509.DistributionPoint([x509.UniformResourceIdentifier(self.crl_url)], None, None, None)]
+                ),
+                critical=False,
+            )
         )
         if hosts:
             builder = builder.add_extension(
                 x509.SubjectAlternativeName(subject_alt_names(hosts)), critical=False
             )
-        return builder.sign(self.key, hashes.SHA256()), key
+        cert = builder.sign(self.key, hashes.SHA256())
+        self.revocations.issued.add(cert.serial_number)
+        return cert, key
 
     def server(
         self, hosts: tuple[str, ...], *, validity: Validity | None = None
@@ -146,8 +200,16 @@ class Authority:
     def client(self, common_name: str) -> tuple[x509.Certificate, PrivateKey]:
         return self.issue(common_name, ExtendedKeyUsageOID.CLIENT_AUTH)
 
+    def revoke(self, serial: int) -> None:
+        """From now on its OCSP answer and the CRL say the certificate is revoked."""
+        self.revocations.revoked.setdefault(serial, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+
     def crl(self, revoked: tuple[int, ...] = ()) -> bytes:
-        """The CA's revocation list (PEM) listing the certificates of these serial numbers."""
+        """The CA's revocation list (PEM): what it revoked, and the certificates of these serial numbers."""
+        return self.revocation_list(revoked).public_bytes(serialization.Encoding.PEM)
+
+    def revocation_list(self, revoked: tuple[int, ...] = ()) -> x509.CertificateRevocationList:
+        """The CRL as published now (signed at each request, valid a week)."""
         now = dt.datetime.now(dt.UTC)
         builder = (
             x509.CertificateRevocationListBuilder()
@@ -155,14 +217,108 @@ class Authority:
             .last_update(now - dt.timedelta(minutes=5))
             .next_update(now + dt.timedelta(days=7))
         )
-        for serial in revoked:
+        listed = {**dict.fromkeys(revoked, now - dt.timedelta(minutes=1)), **self.revocations.revoked}
+        for serial, when in listed.items():
             builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(serial)
-                .revocation_date(now - dt.timedelta(minutes=1))
-                .build()
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
             )
-        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+        return builder.sign(self.key, hashes.SHA256())
+
+    def ocsp_answer(self, request_der: bytes) -> bytes:
+        """The signed OCSP answer to one request: good, revoked, or unknown for what it never issued."""
+        try:
+            request = ocsp.load_der_ocsp_request(request_der)
+        except ValueError:
+            refusal = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+            return refusal.public_bytes(serialization.Encoding.DER)
+        now = dt.datetime.now(dt.UTC)
+        serial = request.serial_number
+        revoked_at = self.revocations.revoked.get(serial)
+        if revoked_at is not None:
+            status = ocsp.OCSPCertStatus.REVOKED
+        elif serial in self.revocations.issued:
+            status = ocsp.OCSPCertStatus.GOOD
+        else:
+            status = ocsp.OCSPCertStatus.UNKNOWN
+        answer = (
+            ocsp.OCSPResponseBuilder()
+            .add_response_by_hash(
+                issuer_name_hash=request.issuer_name_hash,
+                issuer_key_hash=request.issuer_key_hash,
+                serial_number=serial,
+                algorithm=request.hash_algorithm,
+                cert_status=status,
+                this_update=now - dt.timedelta(minutes=1),
+                next_update=now + dt.timedelta(hours=1),
+                revocation_time=revoked_at,
+                revocation_reason=x509.ReasonFlags.key_compromise if revoked_at else None,
+            )
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, self.cert)
+        )
+        return answer.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+class Publisher:
+    """The revocation service of every sandbox CA of this process: one HTTP server on loopback, in a daemon
+    thread, started with the first CA and living as long as the process."""
+
+    _shared: ClassVar[Publisher | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        self._authorities: dict[str, Authority] = {}
+        publisher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                ident = self.path.removeprefix("/crl/").removesuffix(".crl")
+                authority = publisher._authorities.get(ident)
+                if authority is None or not self.path.startswith("/crl/"):
+                    self._answer(404, b"", "text/plain")
+                    return
+                authority.revocations.crl_requests += 1
+                if not authority.revocations.crl_served:
+                    self._answer(503, b"", "text/plain")
+                    return
+                crl = authority.revocation_list().public_bytes(serialization.Encoding.DER)
+                self._answer(200, crl, "application/pkix-crl")
+
+            def do_POST(self) -> None:
+                authority = publisher._authorities.get(self.path.removeprefix("/ocsp/"))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if authority is None or not self.path.startswith("/ocsp/"):
+                    self._answer(404, b"", "text/plain")
+                    return
+                authority.revocations.ocsp_requests += 1
+                if not authority.revocations.ocsp_answers:
+                    self._answer(503, b"", "text/plain")
+                    return
+                self._answer(200, authority.ocsp_answer(body), "application/ocsp-response")
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="sandbox-pki-publisher").start()
+
+    @classmethod
+    def shared(cls) -> Publisher:
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def publish(self, authority: Authority) -> None:
+        self._authorities[authority.ident] = authority
 
 
 def _name(common_name: str, organisation: str, country: str | None) -> x509.Name:

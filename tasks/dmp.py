@@ -14,37 +14,42 @@ from prefect import task
 from blocks.certificates import load_certificate_pool
 from blocks.dmp import load_dmp_endpoint
 from blocks.site import load_site_settings
-from ris import distribution
 from ris.auth.certificates import CertificateUnavailable, delivery_validator, for_dmp, select_certificate
 from ris.channels.dmp import deliver
 from ris.channels.dmp.client import DmpRefused, DmpTransient, post
 from ris.store import deliveries
 from ris.store.db import unit_of_work
-from ris.store.models import Channel, utcnow
-from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
+from ris.store.models import utcnow
+from tasks.run_context import (
+    SendRecorders,
+    fail_unexpected,
+    is_retried,
+    run_logger,
+    sending_retries,
+    settle_send,
+)
 
 RETRIES = 4
 
 
-@task(name="plan-dmp-direct", task_run_name="plan-dmp-direct-{report_id}-v{version}")
-async def direct_dmp_to_send(report_id: str, version: int, actions: tuple[str, ...]) -> list[int]:
-    """Ids of the version's direct DMP deliveries of `actions` still to send."""
-    return await unit_of_work(distribution.direct_to_send, report_id, version, actions, (Channel.dmp,))
-
-
-@task(name="plan-dmp-deletion", task_run_name="plan-dmp-deletion-{report_id}")
-async def plan_dmp_deletion(report_id: str, version: int) -> int | None:
-    """The ITI-62 deletion of what the direct route submitted (None: nothing reached the DMP)."""
-    return await unit_of_work(distribution.plan_direct_dmp_deletion, report_id, version)
-
-
 @task(name="send-dmp", task_run_name="send-dmp-{delivery_id}", **sending_retries(RETRIES, DmpTransient))
 async def send_dmp(delivery_id: int) -> str:
-    """Send one direct DMP submission; returns its delivery status (`acknowledged`, `failed`...)."""
+    """Send one direct DMP submission; returns its delivery status (`acknowledged`, `failed`...). Any other
+    error than a fault that may pass ends the copy `failed` with its reason; the report's other copies go
+    on."""
+    try:
+        return await _send_dmp(delivery_id)
+    except Exception as exc:
+        if is_retried(exc, DmpTransient):
+            raise
+        return await fail_unexpected(delivery_id, f"dmp delivery {delivery_id}", exc)
+
+
+async def _send_dmp(delivery_id: int) -> str:
     log = run_logger(__name__)
     settings = await load_site_settings()
     endpoint = await load_dmp_endpoint()
-    config, signing = endpoint.config(), None
+    config, signing = endpoint.config(settings.tls), None
     pool = await load_certificate_pool()
     if pool:  # RIS.AUTH.01: an SCM feeds the DMP with the validating radiologist's RPPS-Rang certificate
         try:

@@ -13,10 +13,12 @@ from blocks.site import load_site_settings
 from ris import documents, process_pool
 from ris.store import documents as stored
 from ris.store.db import unit_of_work
+from tasks.run_context import store_retries
 
 
-# No retries: a refused report (DocumentError) is refused again, identically, on every attempt.
-@task(name="build-documents", task_run_name="build-documents-{report_id}-v{version}")
+# Retried on a transient database fault only: a refused report (DocumentError) is refused again,
+# identically, on every attempt.
+@task(name="build-documents", task_run_name="build-documents-{report_id}-v{version}", **store_retries())
 async def build_documents(report_id: str, version: int) -> dict[str, str]:
     """Build and store the documents of one version, or return the ones already stored (ids and hashes).
 
@@ -30,7 +32,7 @@ async def build_documents(report_id: str, version: int) -> dict[str, str]:
     return await asyncio.to_thread(stored.keep, report_id, version, built)
 
 
-@task(name="rebuild-documents", task_run_name="rebuild-documents-{report_id}-v{version}")
+@task(name="rebuild-documents", task_run_name="rebuild-documents-{report_id}-v{version}", **store_retries())
 async def rebuild_documents(report_id: str, version: int, reason: str) -> dict[str, str]:
     """Build the version's documents again from the identity as it is now (without the INS of an identity
     no longer qualified) and keep them in place of the stored ones, which never left."""

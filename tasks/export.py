@@ -23,12 +23,15 @@ def default_folder() -> Path:
 
 
 @task(name="portability-export")
-async def write_portability_export(out: str | None, since: dt.date | None) -> dict:
-    """Write the export, then re-read it to prove it complete; returns {"folder", "counts", "since"}."""
+async def write_portability_export(out: str | None, since: dt.date | None, rpps: str | None = None) -> dict:
+    """Write the export (one professional's reports when `rpps` is given), then re-read it to prove it
+    complete; returns {"folder", "counts", "since", "rpps"}."""
     log = run_logger(__name__)
     folder = Path(out) if out else default_folder()
-    zone = (await load_site_settings()).timezone  # `since` is a day of the site's calendar
-    manifest = await asyncio.to_thread(export_database, folder, since=since, zone=zone)
+    # `since` is a day of the site's calendar; the whole history needs no setting (as `ris export`), so
+    # the nightly export runs before the site is configured too.
+    zone = (await load_site_settings()).timezone if since else "UTC"
+    manifest = await asyncio.to_thread(export_database, folder, since=since, zone=zone, rpps=rpps)
     await asyncio.to_thread(verify_export, folder)
     log.info("portability export written and verified in %s: %s", folder, manifest["counts"])
-    return {"folder": str(folder), "counts": manifest["counts"], "since": manifest["since"]}
+    return {"folder": str(folder), "counts": manifest["counts"], "since": manifest["since"], "rpps": rpps}

@@ -1,4 +1,5 @@
-"""Direct MSSanté sending: one task run per recipient mail, around `ris.channels.mssante`.
+"""Direct MSSanté sending: one task run per recipient mail, around `ris.channels.mssante`; the delivery of
+a manual send (RIS.MSS.20); the receipts read from the mailbox.
 
 4xx replies and connection faults are retried with exponential backoff and jitter, always with the same
 Message-ID (the mail is rendered again from the store with the delivery's key); a 5xx reply or an
@@ -10,37 +11,40 @@ from __future__ import annotations
 import asyncio
 
 from prefect import task
+from prefect.states import State
 
+from blocks import BlockNotSaved
 from blocks.certificates import load_certificate_pool
 from blocks.mssante import load_mssante_operator
 from blocks.site import load_site_settings
-from ris import distribution
-from ris.auth.certificates import CertificateUnavailable, for_mssante, select_certificate, version_validator
+from ris import scheduled
+from ris.auth.certificates import (
+    CertificateUnavailable,
+    for_mssante,
+    personal_mailboxes,
+    select_certificate,
+    version_validator,
+)
 from ris.channels.mail import MailRefused, MailTransient
-from ris.channels.mssante import deliver, receipts
+from ris.channels.mssante import deliver, manual, receipts
 from ris.channels.mssante.smtp import submit
+from ris.retry import UI_ACTOR
 from ris.store import deliveries
-from ris.store.db import session_scope, unit_of_work
+from ris.store.db import in_unit_of_work, unit_of_work
 from ris.store.models import utcnow
+from ris.tls import CertificateRevoked
 from tasks.documents import rebuild_documents
-from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
+from tasks.run_context import (
+    SendRecorders,
+    fail_unexpected,
+    is_retried,
+    run_logger,
+    sending_retries,
+    settle_send,
+    store_retries,
+)
 
 RETRIES = 4
-
-
-@task(name="plan-mss-direct", task_run_name="plan-mss-direct-{report_id}-v{version}")
-async def direct_mss_to_send(report_id: str, version: int, actions: tuple[str, ...]) -> list[int]:
-    """Ids of the version's direct MSSanté deliveries of `actions` still to send."""
-    return await unit_of_work(distribution.direct_to_send, report_id, version, actions)
-
-
-@task(name="plan-mss-deletion", task_run_name="plan-mss-deletion-{report_id}")
-async def plan_mss_deletion(report_id: str, version: int) -> list[int]:
-    """RIS.MSS.16 (the site's choice): the deletion notices of the direct MSSanté copies."""
-    settings = await load_site_settings()
-    if not settings.hl7.deletion_notice_mss:
-        return []
-    return await unit_of_work(distribution.plan_direct_deletion, report_id, version)
 
 
 @task(
@@ -49,11 +53,24 @@ async def plan_mss_deletion(report_id: str, version: int) -> list[int]:
     **sending_retries(RETRIES, MailTransient),
 )
 async def send_mss(delivery_id: int) -> str:
-    """Send one direct MSSanté mail; returns its delivery status (`sent`, `failed`, `blocked`...)."""
+    """Send one direct MSSanté mail; returns its delivery status (`sent`, `failed`, `blocked`...). Any other
+    error than a fault that may pass ends the copy `failed` with its reason; the report's other copies go
+    on."""
+    try:
+        return await _send_mss(delivery_id)
+    except Exception as exc:
+        if is_retried(exc, MailTransient):
+            raise
+        return await fail_unexpected(delivery_id, f"mss delivery {delivery_id}", exc)
+
+
+async def _send_mss(delivery_id: int) -> str:
     log = run_logger(__name__)
     settings = await load_site_settings()
     operator = await load_mssante_operator()
-    attempt = await unit_of_work(deliver.prepare, delivery_id, settings, now=utcnow())
+    pool = await load_certificate_pool()
+    mailboxes = personal_mailboxes(pool)  # RIS.MSS.24: the radiologists' own, when the site sends from them
+    attempt = await unit_of_work(deliver.prepare, delivery_id, settings, now=utcnow(), mailboxes=mailboxes)
     if attempt.rebuild:
         log.warning(
             "mss delivery %s: identity no longer qualified, documents rebuilt without the INS", delivery_id
@@ -61,13 +78,14 @@ async def send_mss(delivery_id: int) -> str:
         await rebuild_documents(
             attempt.report_id, attempt.version, "identity no longer qualified at send time (INS rule 28)"
         )
-        attempt = await unit_of_work(deliver.prepare, delivery_id, settings, now=utcnow())
+        attempt = await unit_of_work(
+            deliver.prepare, delivery_id, settings, now=utcnow(), mailboxes=mailboxes
+        )
     if attempt.message is None:
         log.info("mss delivery %s is %s, nothing to send", delivery_id, attempt.status.value)
         return attempt.status.value
     message = attempt.message
-    config = operator.config()
-    pool = await load_certificate_pool()
+    config = operator.config(settings.tls)
     if pool:  # RIS.MSS.24: an SCM sends with the validating radiologist's RPPS-Rang certificate
         try:
             validator = await unit_of_work(version_validator, attempt.report_id, attempt.version)
@@ -80,7 +98,7 @@ async def send_mss(delivery_id: int) -> str:
         return await submit(
             message,
             config,
-            sender=settings.mssante.application_mailbox,
+            sender=attempt.sender,
             recipient=attempt.recipient,
             envid=attempt.envid,
         )
@@ -98,20 +116,51 @@ async def send_mss(delivery_id: int) -> str:
     )
 
 
+@task(name="open-manual-send", **store_retries())
+async def open_manual_send(
+    delivery_id: int | None, report_id: str | None, to: str | None, version: int | None
+) -> manual.ManualSend:
+    """RIS.MSS.20: the delivery of a manual send. `ris mss send` recorded it, with who asked, and passes its
+    id; a run started from the Prefect UI gives the report and the address, and is recorded as the UI's
+    (`ris.retry.UI_ACTOR`, as a retry run without a request is), which may send only to an address the
+    directory lists. ManualSendRefused (one line, nothing recorded) otherwise."""
+    if delivery_id is not None:
+        if to is not None:
+            raise manual.ManualSendRefused("to: give delivery_id or an address, not both")
+        return await unit_of_work(manual.to_send, delivery_id, report_id)
+    if not report_id or not to:
+        raise manual.ManualSendRefused("report_id and to: both are needed (or delivery_id)")
+    return await unit_of_work(manual.request, report_id, to=to, version=version, actor=UI_ACTOR, proven=False)
+
+
 def _apply_in_own_unit(data: bytes) -> bool:
-    with session_scope() as session:
-        return bool(receipts.apply_mail(session, data))
+    return in_unit_of_work(lambda session: bool(receipts.apply_mail(session, data)))
 
 
-@task(name="collect-mss-receipts", retries=2, retry_delay_seconds=10)
+def _not_revoked(_task: object, _run: object, state: State) -> bool:
+    """A server whose certificate is revoked stays refused until it changes it: no retry for that."""
+    return not isinstance(state.data, CertificateRevoked)
+
+
+@task(name="collect-mss-receipts", retries=2, retry_delay_seconds=10, retry_condition_fn=_not_revoked)
 async def collect_mss_receipts() -> dict[str, int]:
     """Read the DSN and MDN receipts arrived in the application mailbox over IMAP, apply each (one unit
-    of work per mail), then flag them read so that nothing is applied twice."""
+    of work per mail), then flag them read so that nothing is applied twice. Nothing is read where the
+    site sends no MSSanté copy itself or has no mailbox for the receipts (one line says so). A site whose
+    copies the PFI relays but that saved an operator block sends manual mails itself (RIS.MSS.20): their
+    receipts are read."""
     log = run_logger(__name__)
-    config = (await load_mssante_operator()).imap_config()
-    if config is None:
-        log.info("no IMAP mailbox configured on the MSSanté operator block: receipts not collected")
+    try:
+        settings = await load_site_settings()
+        try:
+            operator = await load_mssante_operator()
+        except BlockNotSaved:
+            scheduled.require_direct_mssante(settings)  # on the PFI route, say that rather than the block
+            raise
+        mailbox = scheduled.receipts_mailbox(operator.imap_config(settings.tls))
+    except scheduled.NotConfigured as exc:
+        log.info("mss receipts not collected: %s", exc)
         return {"unseen": 0, "receipts": 0}
-    counts = await asyncio.to_thread(receipts.collect, config, _apply_in_own_unit)
+    counts = await asyncio.to_thread(receipts.collect, mailbox, _apply_in_own_unit)
     log.info("mss receipts: %s unseen mails, %s receipts applied", counts["unseen"], counts["receipts"])
     return counts

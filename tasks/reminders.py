@@ -15,20 +15,26 @@ from prefect import task
 
 from blocks.mail import load_mail_sender
 from blocks.site import load_site_settings
-from ris import reminders
+from ris import reminders, scheduled
 from ris.channels.mail import MailRefused, MailTransient, send
 from ris.store.db import unit_of_work
 from ris.store.models import utcnow
-from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
+from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send, store_retries
 
 RETRIES = 4
 
 
-@task(name="plan-reminders")
+@task(name="plan-reminders", **store_retries())
 async def plan_reminders(now: dt.datetime | None = None) -> list[int]:
-    """Create this period's reminder deliveries; returns the ids of every reminder still to send."""
+    """Create this period's reminder deliveries; returns the ids of every reminder still to send. None is
+    planned while the site has no mail sender to send them with (one line says so)."""
     log = run_logger(__name__)
-    settings = await load_site_settings()
+    try:
+        settings = await load_site_settings()
+        await load_mail_sender()  # read once for the run: each send finds it again at no cost
+    except scheduled.NotConfigured as exc:
+        log.info("no reminder planned: %s", exc)
+        return []
     plan = await unit_of_work(reminders.plan_reminders, now or utcnow(), settings)
     log.info(
         "reminders planned: %s new, %s blocked (no mail address), %s to send",
@@ -50,7 +56,7 @@ async def send_reminder(delivery_id: int, now: dt.datetime | None = None) -> str
     log = run_logger(__name__)
     settings = await load_site_settings()
     sender = await load_mail_sender()
-    config = sender.config()
+    config = sender.config(settings.tls)
     attempt = await unit_of_work(reminders.prepare_send, delivery_id, now or utcnow(), settings, config)
     if attempt.message is None:
         log.info("reminder %s is %s, nothing to send", delivery_id, attempt.status.value)

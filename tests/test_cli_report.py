@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -13,8 +14,10 @@ from ris import worklist
 from ris.demo import sample_worklist
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, Report, ReportStatus, ReportVersion
+from tests.conftest import add_user
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("acting_users")  # the demo's radiologists act, as in a demo folder
 
 
 def _load(n: int = 2) -> dict:
@@ -24,11 +27,17 @@ def _load(n: int = 2) -> dict:
     return data
 
 
-def test_validate_refuses_bad_input_and_changes_nothing(db_url):
+def test_validate_refuses_bad_input_and_changes_nothing(db_url, monkeypatch):
+    """Who may act is checked first (a user of the engine holding report.validate); then the report's
+    own rules (a radiologist of the RIS, by RPPS)."""
     data = _load()
     report_id = data["reports"][0]["id"]
+    monkeypatch.setenv("RIS_DECLARED_ACTORS", "allowed")
+    add_user(db_url, "u.martin", "radiologist")
+    add_user(db_url, "19999999999", "radiologist")
     for by, expected in [
-        ("123", "validator RPPS: must be the 11 digits"),
+        ("10009999999", "10009999999: not a user of this engine"),
+        ("u.martin", "validator RPPS: must be the 11 digits"),
         ("19999999999", "unknown radiologist"),
     ]:
         result = runner.invoke(app, ["report", "validate", report_id, "--by", by])
@@ -101,4 +110,4 @@ def test_a_draft_becomes_provisional_and_never_leaves_the_ris(db_url):
         actions = session.exec(select(AuditEntry.action).where(AuditEntry.object_id == item["id"])).all()
     assert actions.count("report.provisional") == 1
     unknown = runner.invoke(app, ["report", "provisional", item["id"], "--by", "19999999999"])
-    assert unknown.exit_code == 1 and "unknown radiologist" in unknown.stderr
+    assert unknown.exit_code == 1 and "this site refuses --by" in unknown.stderr

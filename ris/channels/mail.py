@@ -2,10 +2,11 @@
 and the send itself.
 
 TLS is STARTTLS or implicit TLS, TLS 1.2 at least, the server certificate verified against the configured
-CA bundle (the system CAs when none). A plain connection is allowed to a loopback host only. Faults are
-sorted the way the engine retries: 4xx replies and connection faults are transient (`MailTransient`), 5xx
-replies are permanent (`MailRefused`, with the code and text). The Message-ID is the delivery's
-idempotency key, minted once: a retry after a crash resends the very same message id.
+CA bundle (the system CAs when none) and checked for revocation before anything is sent (`ris.tls`). A
+plain connection is allowed to a loopback host only. Faults are sorted the way the engine retries: 4xx
+replies, connection faults and an unknown revocation status are transient (`MailTransient`), 5xx replies
+and a revoked server certificate are permanent (`MailRefused`, with the code and text). The Message-ID is
+the delivery's idempotency key, minted once: a retry after a crash resends the very same message id.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Literal
@@ -21,6 +22,7 @@ from typing import Literal
 import aiosmtplib
 
 from ris.clock import local
+from ris.tls import RevocationUnknown, TlsPolicy, TlsRefused, TlsSettings
 
 Security = Literal["starttls", "tls", "none"]
 SECURITIES: tuple[str, ...] = ("starttls", "tls", "none")
@@ -45,6 +47,12 @@ class MailRefused(Exception):
         super().__init__(reason)
         self.reason = reason
         self.code = code
+
+
+def tls_refusal(exc: TlsRefused) -> MailRefused | MailTransient:
+    """A server refused by the TLS policy: a revoked certificate for good, an unknown status for now."""
+    reason = str(exc)[:400]
+    return MailTransient(reason) if isinstance(exc, RevocationUnknown) else MailRefused(reason)
 
 
 def is_loopback(host: str) -> bool:
@@ -72,6 +80,7 @@ class SmtpConfig:
     username: str | None = None
     password: str | None = None
     timeout_s: float = 30.0
+    tls: TlsSettings = field(default_factory=TlsSettings)  # the site's revocation checking
 
     def __post_init__(self) -> None:
         if self.security not in SECURITIES:
@@ -85,20 +94,23 @@ class SmtpConfig:
         if "@" not in self.from_address:
             raise MailConfigError(f"from_address {self.from_address!r}: must be a mail address")
 
-    def tls_context(self) -> ssl.SSLContext:
+    def policy(self) -> TlsPolicy:
         """Server certificate and host name verified, TLS 1.2 minimum, the client certificate if any."""
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_bundle)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.client_cert and self.client_key:
-            context.load_cert_chain(self.client_cert, self.client_key, password=self.key_passphrase)
-        return context
+        return TlsPolicy(
+            f"mail relay {self.host}:{self.port}",
+            ca_bundle=self.ca_bundle,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            key_passphrase=self.key_passphrase,
+            settings=self.tls,
+        )
 
 
 @dataclass(frozen=True)
 class Reminder:
     """What a reminder says: ids and dates only (it goes to a radiologist of the site, and it is logged)."""
 
-    kind: Literal["provisional", "announcement"]
+    kind: Literal["draft", "provisional", "announcement"]
     report_id: str
     version: int
     accession_number: str
@@ -120,7 +132,17 @@ def reminder_message(
 ) -> EmailMessage:
     """The reminder mail, in French; `message_id` is the delivery's idempotency key (no angle brackets)."""
     since = _local(reminder.since, timezone)
-    if reminder.kind == "provisional":
+    if reminder.kind == "draft":
+        subject = f"Rappel : compte rendu {reminder.report_id} non validé depuis le {since}"
+        lines = [
+            "Bonjour,",
+            "",
+            f"Le compte rendu {reminder.report_id} (numéro d'examen {reminder.accession_number}) est en "
+            f"cours de rédaction depuis le {since} et n'est pas encore validé.",
+            "Il ne peut être diffusé qu'une fois validé.",
+            "Merci de le compléter et de le valider dans le RIS.",
+        ]
+    elif reminder.kind == "provisional":
         subject = f"Rappel : compte rendu {reminder.report_id} provisoire depuis le {since}"
         lines = [
             "Bonjour,",
@@ -163,23 +185,36 @@ def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
 async def send(message: EmailMessage, config: SmtpConfig) -> str:
     """Submit `message`; returns the server's reply to DATA. MailTransient / MailRefused otherwise."""
     tls = config.security != "none"
+    policy = config.policy()
     try:
-        context = config.tls_context() if tls else None
+        context = policy.context() if tls else None
     except (OSError, ssl.SSLError) as exc:  # a CA bundle or client key that cannot be read: fix, then retry
         raise MailRefused(f"TLS configuration: {type(exc).__name__}: {exc}"[:400]) from exc
+    client = aiosmtplib.SMTP(
+        hostname=config.host,
+        port=config.port,
+        use_tls=config.security == "tls",
+        start_tls=config.security == "starttls",
+        tls_context=context,
+        validate_certs=tls,
+        timeout=config.timeout_s,
+    )
     try:
-        errors, response = await aiosmtplib.send(
-            message,
-            hostname=config.host,
-            port=config.port,
-            use_tls=config.security == "tls",
-            start_tls=config.security == "starttls",
-            tls_context=context,
-            validate_certs=tls,
-            username=config.username,
-            password=config.password,
-            timeout=config.timeout_s,
-        )
+        await client.connect()
+        try:
+            if tls:  # before the credentials and the message leave
+                await policy.acheck(client.get_transport_info("ssl_object"))
+            if config.username:
+                await client.login(config.username, config.password or "")
+            errors, response = await client.send_message(message)
+        finally:
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except aiosmtplib.SMTPException:
+                    client.close()
+    except TlsRefused as exc:
+        raise tls_refusal(exc) from exc
     except aiosmtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients[0]
         reason = _reply(refused)

@@ -4,12 +4,18 @@ it without access to this engine's documentation."""
 from __future__ import annotations
 
 from ris.export.schemas import SCHEMAS
-from ris.export.scope import Scope
+from ris.export.scope import PROFESSIONAL_RULE, Scope
 
 
 def readme(scope: Scope, counts: dict[str, int], document_files: int) -> str:
     as_of = scope.as_of
     depth = f"from {scope.since.isoformat()} ({scope.zone}) on" if scope.since else "the whole history"
+    whose = (
+        f"\n\nIt is limited to one health professional, RPPS {scope.rpps}: {PROFESSIONAL_RULE}. "
+        "`manifest.json` says so under `professional`."
+        if scope.rpps
+        else ""
+    )
     rows = "\n".join(
         f"| `{entity}.jsonl` | {counts[entity]} | {SCHEMAS[entity]['description']} | "
         f"`schemas/{entity}.schema.json` |"
@@ -17,7 +23,7 @@ def readme(scope: Scope, counts: dict[str, int], document_files: int) -> str:
     )
     return f"""# Radiology reports: portability export
 
-Export of the radiology report engine (RIS.PORT.01), taken at {as_of.isoformat()} ({depth}).
+Export of the radiology report engine (RIS.PORT.01), taken at {as_of.isoformat()} ({depth}).{whose}
 It holds health data: keep it as the originals are kept, and hand it over by a secure channel.
 
 ## Files
@@ -42,7 +48,8 @@ concerns.
   the recipients, and every validated version (text, validator, date, document id).
 - deliveries: every send to the DMP, by MSSanté (professionals, patient) and in HL7 to the integration
   platform, with its status timeline (pending, sent, acknowledged, read, failed, blocked).
-- audit: every access and change the engine traced (who, what, when).
+- audit: every access and change the engine traced (who, what, when), each with its `seal` in the
+  trail's hash chain (position, previous hash, hash; null for an entry written seconds before the export).
 
 ## Checking the export
 

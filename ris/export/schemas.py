@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 
 from ris.store.models import (
     AuditEntry,
+    AuditSeal,
     Correspondent,
     Delivery,
     DeliveryEvent,
@@ -101,6 +102,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "One send of one version to one recipient over one channel, with its status timeline.",
         timeline=DeliveryEvent,
     ),
-    "audit": _line(AuditEntry, "The audit trail: who did what to which object, and when."),
+    "audit": _line(
+        AuditEntry,
+        "The audit trail: who did what to which object, and when, with the entry's seal in the hash chain "
+        "(null while it awaits sealing).",
+        seal=(AuditSeal,),
+    ),
 }
 ENTITIES = tuple(SCHEMAS)

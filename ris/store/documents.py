@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ris.store import audit, blobs
-from ris.store.db import session_scope
+from ris.store.db import in_unit_of_work
 from ris.store.models import Document
 
 if TYPE_CHECKING:
@@ -62,20 +62,19 @@ def keep(report_id: str, version: int, built: BuiltDocuments) -> dict[str, str]:
     """Store the built documents in their own unit of work, or, when a concurrent run of the same version
     stored its own first (same bytes), keep that one; returns the summary of the row kept."""
     try:
-        with session_scope() as session:
-            return summary(store(session, report_id, version, built))
+        return in_unit_of_work(lambda session: summary(store(session, report_id, version, built)))
     except IntegrityError:
-        with session_scope() as session:
-            winner = find(session, report_id, version)
-            if winner is None:
-                raise
-            return summary(winner)
+        winner = in_unit_of_work(lambda session: find(session, report_id, version))
+        if winner is None:
+            raise
+        return summary(winner)
 
 
 def rebuilt(report_id: str, version: int, built: BuiltDocuments, reason: str) -> dict[str, str]:
     """Put documents rebuilt for the same version (same document id) in place of the stored ones, which
     never left, audited with the reason (INS rule 28 at send time)."""
-    with session_scope() as session:
+
+    def put(session: Session) -> dict[str, str]:
         row = find(session, report_id, version)
         if row is None:
             raise LookupError(f"report {report_id} v{version}: no documents stored to rebuild")
@@ -95,3 +94,5 @@ def rebuilt(report_id: str, version: int, built: BuiltDocuments, reason: str) ->
             reason=reason,
         )
         return summary(row)
+
+    return in_unit_of_work(put)

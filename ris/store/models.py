@@ -154,13 +154,24 @@ class InsiExchange(SQLModel, table=True):
     at: dt.datetime = Field(default_factory=utcnow)
 
 
+class ExchangeChannel(StrEnum):
+    """How health data with the INS reached a partner (rule 31): a delivery channel, or a contextual call."""
+
+    dmp = "dmp"
+    mss_ps = "mss-ps"
+    mss_patient = "mss-patient"
+    hl7 = "hl7"
+    reminder = "reminder"
+    context_call = "context-call"  # RIS.AC.01, RIS.DMP.04-05: the INS in the address of an outgoing call
+
+
 class PartnerExchange(SQLModel, table=True):
     """Partners that received health data with the INS (rule 31, RIS.INS.51)."""
 
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     partner: str = Field(max_length=200)
-    channel: Channel = Field(sa_type=enum_column(Channel, "channel"))
+    channel: ExchangeChannel = Field(sa_type=enum_column(ExchangeChannel, "channel"))
     document_id: str | None = Field(default=None, max_length=64)
     at: dt.datetime = Field(default_factory=utcnow)
 
@@ -181,7 +192,9 @@ class InboundMessage(SQLModel, table=True):
 
 
 class WorklistItem(SQLModel, table=True):
-    """Something a person must look at: INSi verification KO (rule 55), provisional reminder..."""
+    """Something a person must look at (the identity-vigilance worklist, rule 55): INSi verification KO or
+    impossible, an INS another identity holds, a feed message refused, a worklist record refused. Listed
+    by `ris identity worklist`, closed by `ris identity resolve` (who, how, why)."""
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=48, index=True)
@@ -191,6 +204,80 @@ class WorklistItem(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     resolved_at: dt.datetime | None = None
     resolved_by: str | None = Field(default=None, max_length=64)
+    # What raised it: the message (type, MSH-10, sender) or the file record, in words; ids only.
+    source: str | None = Field(default=None, max_length=200)
+    inbound_message_id: int | None = Field(default=None, foreign_key="inboundmessage.id")
+    verification_id: int | None = Field(default=None, foreign_key="insverification.id")
+    resolution: str | None = Field(default=None, max_length=32, description="retried / closed")
+    resolution_note: str | None = Field(default=None, max_length=500, description="Why, as the person said")
+    alerted_at: dt.datetime | None = Field(default=None, description="When its age was alerted (once)")
+
+
+class VerificationStatus(StrEnum):
+    pending = "pending"  # requested, INSi not answered yet (or its run not started yet)
+    verified = "verified"  # INSi OK: the INS is kept (RECUP, or QUAL under the rule 30 exception)
+    refused = "refused"  # INSi KO: the INS is not kept (rule 51), worklist item (rule 55)
+    failed = "failed"  # INSi could not answer usably (fault, unreadable, out after retries): worklist
+    conflict = "conflict"  # INSi OK, but another identity holds this INS, or this one holds another: worklist
+
+
+class InsVerification(SQLModel, table=True):
+    """An INS received from another identification domain and its automatic INSi verification (rules 30,
+    51, 52, 55): what the message said is kept here, apart from the identity, until INSi answers; then
+    it is applied (OK) or not (KO). One per identity and received message; `round` counts the tries a
+    person asked for again (`ris identity resolve --action retry`)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("patient_id", "inbound_message_id", name="uq_insverification_message"),
+        sa.CheckConstraint("length(matricule) = 15", name="ck_insverification_matricule_length"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    inbound_message_id: int = Field(foreign_key="inboundmessage.id")
+    matricule: str = Field(max_length=15)
+    oid: str = Field(max_length=64)
+    traits: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, description="As the message said")
+    source: str = Field(max_length=200, description="Message type, MSH-10 and sender")
+    update_known: bool = Field(description="The identity existed: on OK it takes the message's traits too")
+    qualify: bool = Field(description="Rule 30 exception: trusted sender, site not caring directly: QUAL")
+    status: VerificationStatus = Field(
+        default=VerificationStatus.pending, sa_type=enum_column(VerificationStatus, "status"), index=True
+    )
+    round: int = 1
+    attempts: int = 0
+    outcome: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+# --- users and roles (habilitations) ----------------------------------------------------------------------
+
+
+class UserKind(StrEnum):
+    rpps = "rpps"  # a health professional: 11 digits (a Pro Santé Connect login maps to it)
+    adeli = "adeli"  # a professional without RPPS: 9 characters
+    local = "local"  # staff without a national number, or a scheduled job: a local id
+
+
+class RisUser(SQLModel, table=True):
+    """Someone who acts through the engine (RNIV rules 1, 3, 4, 17; RIS.INS.05-06). What they may do comes
+    from their roles (ris.auth.roles), granted by an administrator; every change is audited."""
+
+    id: str = Field(primary_key=True, max_length=32, description="RPPS, ADELI or local id")
+    kind: UserKind = Field(sa_type=enum_column(UserKind, "kind"))
+    name: str | None = Field(default=None, max_length=100, description="How colleagues know them")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    created_by: str = Field(max_length=32)
+
+
+class UserRole(SQLModel, table=True):
+    """A role a user holds now; a revocation deletes it (the audit trail keeps the history)."""
+
+    user_id: str = Field(foreign_key="risuser.id", primary_key=True, max_length=32)
+    role: str = Field(primary_key=True, max_length=32)
+    granted_at: dt.datetime = Field(default_factory=utcnow)
+    granted_by: str = Field(max_length=32)
 
 
 # --- orders, correspondents, reports ---------------------------------------------------------------------
@@ -368,9 +455,47 @@ class DeliveryEvent(SQLModel, table=True):
     at: dt.datetime = Field(default_factory=utcnow)
 
 
+class AppliedReceipt(SQLModel, table=True):
+    """A receipt applied to a copy: one of each kind per copy and per message it names, whatever the
+    receipt's own control id (a replay under a new MSH-10 finds it here and changes nothing)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("delivery_id", "kind", "message_key", name="uq_appliedreceipt_once"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id")
+    kind: str = Field(max_length=8, description="ZAM trigger: Z01, Z02, Z03")
+    message_key: str = Field(max_length=64, description="The MSH-10 of our message the receipt names")
+    inbound_message_id: int | None = Field(
+        default=None, foreign_key="inboundmessage.id", description="The ZAM that carried it"
+    )
+    applied_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class RetryRequest(SQLModel, table=True):
+    """An administrator's retry as `ris delivery retry` recorded it after checking who acts: the
+    `delivery-retry` run it starts carries only this id, so that no run parameter can name an actor or a
+    new address. Carried out by one run at most (`run_id`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    requested_at: dt.datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=64, description="The acting user, checked by the CLI")
+    reason: str = Field(max_length=200)
+    delivery_ids: list[int] | None = Field(default=None, sa_type=JSON)
+    report_id: str | None = Field(default=None, max_length=64)
+    channel: Channel | None = Field(default=None, sa_type=enum_column(Channel, "channel"))
+    since: dt.date | None = None
+    new_address: str | None = Field(default=None, max_length=254, description="--to: the new MSSanté address")
+    run_id: str | None = Field(default=None, max_length=36, description="The flow run that carried it out")
+
+
 class AuditEntry(SQLModel, table=True):
     """Append-only audit trail: who did what to which object, and when (rules 4, 16, 37...). The database
-    itself refuses UPDATE and DELETE (triggers of migration 0010)."""
+    itself refuses UPDATE and DELETE (triggers of migration 0010). Writers only insert: the hash chain over
+    the entries is extended afterwards, in AuditSeal, by the sealer (ris.store.audit)."""
+
+    __table_args__ = (sa.Index("ix_auditentry_seal_order", "xact_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(default_factory=utcnow)
@@ -382,9 +507,25 @@ class AuditEntry(SQLModel, table=True):
     # Until people log in, the declared actor is only a claim: the OS account and host are kept beside it.
     os_user: str | None = Field(default=None, max_length=64)
     host: str | None = Field(default=None, max_length=128)
-    # Hash chain (ris.store.audit_chain): `ris audit verify` finds a rewritten, deleted or inserted entry.
-    prev_hash: str | None = Field(default=None, max_length=64)
-    entry_hash: str | None = Field(default=None, max_length=64)
+    # The writing transaction's id, the seal order: on PostgreSQL the column's default is
+    # pg_current_xact_id() (migration 0011), so no writer asks for it (FetchedValue: the ORM leaves the
+    # column to the database); NULL on SQLite, whose writers are serialised (id order is commit order).
+    xact_id: int | None = Field(
+        default=None, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": sa.FetchedValue()}
+    )
+
+
+class AuditSeal(SQLModel, table=True):
+    """The hash chain over the audit trail (ris.store.audit_chain), in seal order: the seal at `position`
+    n chains entry `entry_id` to the seal at n - 1. Written by the sealer only, once no entry can come
+    before it any more; insert-only like the entries (triggers of migration 0011)."""
+
+    position: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    entry_id: int = Field(foreign_key="auditentry.id", unique=True, index=True)
+    # The entry's xact_id, copied: where the next seal starts, even if the entry were deleted.
+    xact_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64)
 
 
 # --- outbound identity feed -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlmodel import Session, select
@@ -90,13 +91,17 @@ def load_bundle(session: Session, report_id: str, version: int | None = None) ->
     )
 
 
-def undispatched_versions(session: Session) -> list[tuple[str, int]]:
+def undispatched_versions(
+    session: Session, validated_after: dt.datetime | None = None
+) -> list[tuple[str, int]]:
     """Current validated versions with no delivery planned: their lifecycle never ran (or never got
-    that far), for example when validation happened while the engine was down."""
+    that far), for example when validation happened while the engine was down. `validated_after` bounds
+    how far back: a run's idempotency key lives as long as the orchestration keeps the run, and an
+    older version whose run failed before planning would otherwise get a new run at every worker start
+    (`ris report dispatch` starts it on purpose)."""
     planned = select(Delivery.id).where(Delivery.report_id == Report.id, Delivery.version == Report.version)
-    stmt = (
-        select(Report.id, Report.version)
-        .where(Report.status == ReportStatus.validated, ~planned.exists())
-        .order_by(Report.validated_at)
-    )
+    stmt = select(Report.id, Report.version).where(Report.status == ReportStatus.validated, ~planned.exists())
+    if validated_after is not None:
+        stmt = stmt.where(Report.validated_at > validated_after)
+    stmt = stmt.order_by(Report.validated_at)
     return [(rid, version) for rid, version in session.exec(stmt)]

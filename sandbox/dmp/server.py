@@ -108,6 +108,7 @@ class DmpSandbox:
         self._seq = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._context: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
@@ -138,6 +139,7 @@ class DmpSandbox:
             ctx.load_verify_locations(cafile=str(ca))
         ctx.load_cert_chain(str(self.pki.server_cert), str(self.pki.server_key))
         ctx.verify_mode = ssl.CERT_REQUIRED
+        self._context = ctx
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
@@ -164,6 +166,16 @@ class DmpSandbox:
 
     async def __aexit__(self, *_exc: object) -> None:
         self.stop()
+
+    def revoke_server_certificate(self) -> int:
+        """The CA revokes the certificate the server presents (OCSP, CRL); returns its serial."""
+        return self.pki.revoke_server()
+
+    def replace_server_certificate(self) -> int:
+        """A new certificate from the CA, presented from the next connection on."""
+        serial = self.pki.renew_server()
+        self._context.load_cert_chain(str(self.pki.server_cert), str(self.pki.server_key))
+        return serial
 
     # --- what tests and the demo read ----------------------------------------------------------------
 

@@ -14,10 +14,13 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from cryptography import x509
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
@@ -69,6 +72,7 @@ ssl_cert = <{d}/server.pem
 ssl_key = <{d}/server.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
+login_log_format_elements = user=<%u> method=%m rip=%r %c %k
 auth_mechanisms = plain
 default_login_user = {self._login_user}
 default_internal_user = {self._internal_user}
@@ -130,6 +134,40 @@ service imap-login {{
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("dovecot did not listen in time")
+
+    def logins(self) -> list[str]:
+        """The login lines of Dovecot's log: who logged in, and the TLS protocol and suite they used."""
+        try:
+            lines = (self.folder / "dovecot.log").read_text().splitlines()
+        except OSError:
+            return []
+        return [line for line in lines if "Login:" in line]
+
+    def presented_serial(self) -> int:
+        """The serial number of the certificate the server presents now (nothing verified)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with (
+            socket.create_connection(("127.0.0.1", self.port), timeout=5) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+    def replace_certificate(self, cert: Path, key: Path) -> None:
+        """Serve another certificate: copied in, Dovecot reloaded (SIGHUP), back once it presents it."""
+        shutil.copy(cert, self.folder / "server.pem")
+        shutil.copy(key, self.folder / "server.key")
+        wanted = x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
+        os.kill(int(self._pid_file.read_text().strip()), signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self.presented_serial() == wanted:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("dovecot did not take the new certificate in time")
 
     def _chown_mail(self) -> None:
         if os.geteuid() != 0:

@@ -14,6 +14,8 @@
   every accepted message gets a DSN back when it asked for one (NOTIFY=SUCCESS: delivered; `bounce_status`
   set, e.g. "5.1.1": failed), and an MDN when it carries Disposition-Notification-To and `read_receipts`
   is on (`mdn_error`, e.g. "902^Erreur d'intégration": processed/Error).
+- Its CA publishes revocation (OCSP, CRL: sandbox.pki): `revoke_server_certificate` revokes the certificate
+  SMTP and IMAP present, `replace_server_certificate` puts a new one in place for both.
 Never imports `ris`.
 """
 
@@ -38,11 +40,13 @@ DSN_PARAMETERS = ("RET", "ENVID", "NOTIFY", "ORCPT")
 
 @dataclass(frozen=True)
 class Envelope_:
-    """The DSN parameters a message came with, and who connected (the client certificate's subject)."""
+    """The DSN parameters a message came with, who connected (the client certificate's subject) and the
+    TLS suite the session negotiated."""
 
     mail_options: tuple[str, ...]
     rcpt_options: tuple[str, ...]
     client_subject: str | None
+    tls_cipher: str | None = None
 
 
 class _DsnSMTP(SMTP):
@@ -57,8 +61,17 @@ class _DsnSMTP(SMTP):
         return parsed
 
 
+def _ssl_object(server: SMTP) -> ssl.SSLObject | None:
+    return server.transport.get_extra_info("ssl_object") if server.transport else None
+
+
+def _cipher(server: SMTP) -> str | None:
+    ssl_object = _ssl_object(server)
+    return ssl_object.cipher()[0] if ssl_object is not None else None
+
+
 def _subject(server: SMTP) -> str | None:
-    ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
+    ssl_object = _ssl_object(server)
     cert = ssl_object.getpeercert() if ssl_object is not None else None
     if not cert:
         return None
@@ -99,7 +112,9 @@ class _MssHandler(_Handler):
             return owner.data_reply
         reply = await super().handle_DATA(server, session, envelope)
         owner.envelopes.append(
-            Envelope_(tuple(envelope.mail_options), tuple(envelope.rcpt_options), _subject(server))
+            Envelope_(
+                tuple(envelope.mail_options), tuple(envelope.rcpt_options), _subject(server), _cipher(server)
+            )
         )
         if owner.mailbox is not None and not owner.received[-1].duplicate:
             owner.return_receipts(owner.received[-1], owner.envelopes[-1])
@@ -135,6 +150,7 @@ class MssSandbox(SmtpSandbox):
         self.expired_server_cert = expired_server_cert
         self.revoked_server_cert = revoked_server_cert
         self.mss_pki: MssPki | None = None
+        self._context: ssl.SSLContext | None = None
         self.transient_failures = 0
         self.disconnects = 0
         self.delay_s = 0.0
@@ -205,6 +221,18 @@ class MssSandbox(SmtpSandbox):
     def ca_pem(self) -> Path | None:
         return self.mss_pki.ca if self.mss_pki else None
 
+    def revoke_server_certificate(self) -> int:
+        """The CA revokes the certificate SMTP and IMAP present (OCSP, CRL); returns its serial."""
+        return self.mss_pki.revoke_server()
+
+    def replace_server_certificate(self) -> int:
+        """A new certificate from the CA, presented from the next connection on, SMTP and IMAP."""
+        serial = self.mss_pki.renew_server()
+        self._context.load_cert_chain(str(self.mss_pki.server_cert), str(self.mss_pki.server_key))
+        if self.mailbox is not None:
+            self.mailbox.replace_certificate(self.mss_pki.server_cert, self.mss_pki.server_key)
+        return serial
+
     def record(self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, tls: str | None) -> Received:
         # A duplicate Message-ID is flagged, never stored twice (the .eml of the first stays the proof).
         folder = self.folder
@@ -235,4 +263,5 @@ class MssSandbox(SmtpSandbox):
         if self.require_client_cert:
             context.verify_mode = ssl.CERT_REQUIRED
             context.load_verify_locations(cafile=str(self.mss_pki.ca))
+        self._context = context
         return context

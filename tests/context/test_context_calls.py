@@ -1,5 +1,6 @@
 """Outgoing contextual calls (RIS.DMP.04–05, RIS.AC.01): the DMP web PS and the PACS viewer opened on the
-patient with the full INS and the strict traits, for a qualified identity only; the address goes to the
+patient with the full INS and the strict traits, for a qualified identity only; the DMP call is a POST (the
+INS never in an address: tests/context/test_context_post.py serves it), a GET address goes to the
 professional who asked and nowhere else (the audit trail records the call without the INS)."""
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def _query(url: str) -> dict[str, str]:
 def test_the_dmp_call_opens_the_patients_record_with_the_ins_strict_traits_and_the_ps(session):
     bundle = factories.validated_report(session, copies=0)
     call = context_calls.build(session, bundle.report.id, "dmp", _settings(), ps_rpps=RPPS)
-    assert call.url.startswith(DMP_URL + "?")
-    assert _query(call.url) == {
+    assert (call.method, call.action) == ("post", DMP_URL)  # TD0.9: a form posted, the address bare
+    assert dict(call.fields) == {
         "ins": "279035121518989",
         "oid": "1.2.250.1.213.1.4.10",
         "nom": "PAT-TROIS",
@@ -102,15 +103,15 @@ async def site_with_targets(prefect_server):
     )
 
 
-def test_cli_prints_the_address_to_the_asker_only_and_refuses_in_one_line(site_with_targets, db_url):
+def test_cli_prints_the_address_to_the_asker_only_and_refuses_in_one_line(site_with_targets, acting_users):
     with session_scope() as session:
         qualified = factories.validated_report(session, copies=0).report.id
         patient = factories.patient(session, qualified=False, status=IdentityStatus.VALI)
         validated = factories.validated_report(session, patient_row=patient, copies=0).report.id
     runner = CliRunner()
-    done = runner.invoke(app, ["context-url", qualified, "--target", "dmp", "--by", RPPS])
+    done = runner.invoke(app, ["context-url", qualified, "--target", "pacs", "--by", RPPS])
     assert done.exit_code == 0, done.stderr
-    assert done.stdout.startswith(DMP_URL + "?") and "ins=279035121518989" in done.stdout
+    assert done.stdout.startswith(PACS_URL + "&") and "ins=279035121518989" in done.stdout
     assert done.stderr == ""
     refused = runner.invoke(app, ["context-url", validated, "--target", "pacs", "--by", RPPS])
     assert refused.exit_code == 1 and refused.stdout == ""

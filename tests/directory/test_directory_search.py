@@ -47,11 +47,13 @@ def test_a_worklist_correspondent_without_address_gets_the_directory_one(importe
 
 
 def test_cli_imports_then_finds_by_rpps_and_reports_refused_lines(tmp_path):
-    env = isolated_env(tmp_path)
+    env = isolated_env(tmp_path, RIS_DECLARED_ACTORS="allowed")  # a site without Pro Santé Connect
     assert run_ris(env, "db", "upgrade").returncode == 0
+    assert run_ris(env, "user", "bootstrap", "admin.site", "--reason", "installation").returncode == 0
+    by = ("--by", "admin.site")  # configure: the administrator
     broken = tmp_path / "ps.txt"
     broken.write_bytes(SAMPLE_PERSONS.read_bytes() + b"8|123|\n")
-    done = run_ris(env, "directory", "import", str(broken), "--mss", str(SAMPLE_MAILBOXES))
+    done = run_ris(env, "directory", "import", str(broken), "--mss", str(SAMPLE_MAILBOXES), *by)
     assert done.returncode == 2, done.stderr
     assert "created 5, updated 0, unchanged 0, refused 1" in done.stdout
     assert "line 9: 3 fields, the header has 56" in done.stdout
@@ -59,9 +61,9 @@ def test_cli_imports_then_finds_by_rpps_and_reports_refused_lines(tmp_path):
     (person,) = json.loads(found.stdout)
     assert person["mss_addresses"][0]["address"] == "aurele.essai-fictif@medecin-demo.mssante.fr"
     assert [s["city"] for s in person["structures"]] == ["PARIS", "LYON"]
-    adopted = run_ris(env, "directory", "adopt", rpps_number(2))
+    adopted = run_ris(env, "directory", "adopt", rpps_number(2), *by)
     assert adopted.returncode == 0 and "created: D'EXEMPLE Bérénice" in adopted.stdout
-    refused = run_ris(env, "directory", "import", str(tmp_path / "absent.txt"))
+    refused = run_ris(env, "directory", "import", str(tmp_path / "absent.txt"), *by)
     assert (
         refused.returncode == 1 and refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
     )

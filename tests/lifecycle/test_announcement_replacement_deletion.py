@@ -80,7 +80,7 @@ async def _settled(report_id: str, timeout: float = 15) -> dict[str, str]:
 async def test_an_announcement_releases_one_visibility_update_and_one_patient_copy(pfi):
     report_id, version = _validated(announcement_required=True)
     outcome = await report_lifecycle(report_id, version)
-    assert outcome["released"] == {}  # nothing to release before the announcement
+    assert "released" not in outcome  # nothing to release before the announcement: no release step
     channels = await _settled(report_id)
     assert channels["mss-patient"] == "waiting_announcement" and channels["dmp"] == "acknowledged"
     [(initial, _)] = _filed(pfi)
@@ -233,7 +233,7 @@ async def test_an_identity_downgraded_between_build_and_retry_lets_no_ins_leave(
         patient.status = IdentityStatus.VALI  # e.g. a doubt raised on the identity since the build
         session.add(patient)
 
-    outcome = await retry_delivery("test", "10000000001", report_id=report_id)
+    outcome = await retry_delivery(**factories.retry_request("10000000001", "test", report_id=report_id))
     assert set(outcome.values()) == {"acknowledged"}
 
     [(sent, raw)] = _filed(pfi)
@@ -271,7 +271,7 @@ async def test_a_refusal_recorded_between_planning_and_retry_keeps_the_copy_home
         patient = load_bundle(session, report_id).patient
         refusals.record(session, patient, "mss-patient", True, factories.RADIOLOGIST_RPPS, "au guichet")
 
-    outcome = await retry_delivery("test", "10000000001", report_id=report_id)
+    outcome = await retry_delivery(**factories.retry_request("10000000001", "test", report_id=report_id))
     assert set(outcome.values()) == {"acknowledged"}
 
     [(sent, _)] = _filed(pfi)

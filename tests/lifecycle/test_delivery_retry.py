@@ -29,7 +29,7 @@ async def test_a_rejected_delivery_is_retried_with_the_same_control_id(pfi):
     assert {(f["report"], f["channel"]) for f in failed} >= {(report_id, "hl7"), (report_id, "dmp")}
     assert all(f["reason"] for f in failed)
 
-    outcome = await retry_delivery("PFI fixed", "10000000001", report_id=report_id)
+    outcome = await retry_delivery(**factories.retry_request("10000000001", "PFI fixed", report_id=report_id))
     assert set(outcome.values()) == {"acknowledged"}
     control_ids = [r.control_id for r in pfi.received]
     assert len(control_ids) == 2 and control_ids[0] == control_ids[1]

@@ -124,7 +124,7 @@ async def test_ris_up_creates_the_automations_once_and_their_notification_reache
     assert await alerts.ensure_alerts() == []  # no notification block saved: nothing to notify with
     monkeypatch.setenv(alerts.WEBHOOK_ENV, receiver.url)
     first = await alerts.ensure_alerts()
-    assert len(first) == 2 and await alerts.ensure_alerts() == first  # updated in place, not duplicated
+    assert len(first) == 3 and await alerts.ensure_alerts() == first  # updated in place, not duplicated
 
     async with get_client() as client:
         [failing] = await client.read_automations_by_name(alerts.FAILING)
@@ -161,7 +161,7 @@ async def test_a_channel_notifies_once_when_it_starts_failing_and_once_when_it_r
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             monkeypatch.setenv(alerts.WEBHOOK_ENV, receiver.url)
-            assert len(await alerts.ensure_alerts()) == 2
+            assert len(await alerts.ensure_alerts()) == 3  # failing, recovered, worklist item overdue
             await asyncio.sleep(2)  # the triggers service loads the new automations
 
             async def outcome(status: str, channel: str = "dmp") -> None:

@@ -110,8 +110,11 @@ def test_every_problem_of_the_file_is_listed_at_once():
 
 @pytest.mark.slow
 def test_cli_writes_the_blocks_and_refuses_a_wrong_file_without_saving(prefect_server, tmp_path):
-    env = isolated_env(tmp_path, PREFECT_API_URL=str(PREFECT_API_URL.value()))
-    written = run_ris(env, "configure", str(EXAMPLE), "--name", "configure-test")
+    env = isolated_env(tmp_path, PREFECT_API_URL=str(PREFECT_API_URL.value()), RIS_DECLARED_ACTORS="allowed")
+    assert run_ris(env, "db", "upgrade").returncode == 0
+    assert run_ris(env, "user", "bootstrap", "admin.site", "--reason", "installation").returncode == 0
+    by = ("--by", "admin.site")  # configure: the site's administrator
+    written = run_ris(env, "configure", str(EXAMPLE), "--name", "configure-test", *by)
     assert written.returncode == 0, written.stderr
     assert "RIS PFI Endpoint 'configure-test'" in written.stdout
 
@@ -123,7 +126,7 @@ def test_cli_writes_the_blocks_and_refuses_a_wrong_file_without_saving(prefect_s
 
     wrong = tmp_path / "site.toml"
     wrong.write_text('[pfi]\nhost = "elsewhere"\nport = 2575\n[site.facility]\nfiness_geo = "75"\n')
-    refused = run_ris(env, "configure", str(wrong), "--name", "configure-test")
+    refused = run_ris(env, "configure", str(wrong), "--name", "configure-test", *by)
     assert refused.returncode == 1
     assert f"{wrong}: site.facility.finess_geo: String should match pattern" in refused.stderr
     assert PfiEndpoint.load("configure-test").host == "pfi.example.org"  # nothing saved

@@ -36,6 +36,7 @@ from ris.store.models import (
 from ris.store.reports import load_bundle
 from tests import factories
 from tests.cli_process import isolated_env, run_ris
+from tests.conftest import add_user
 
 
 def history(session: Session) -> list[str]:
@@ -205,9 +206,10 @@ def test_memory_stays_flat_when_the_history_grows(session, tmp_path):
 
 def test_cli_exports_with_a_progress_bar_and_re_reads(session, db_url, tmp_path):
     history(session)
-    env = isolated_env(tmp_path / "data", RIS_DATABASE_URL=db_url)
+    add_user(db_url, "admin.site", "administrator")  # export
+    env = isolated_env(tmp_path / "data", RIS_DATABASE_URL=db_url, RIS_DECLARED_ACTORS="allowed")
     out = tmp_path / "export"
-    written = run_ris(env, "export", "--out", str(out))
+    written = run_ris(env, "export", "--out", str(out), "--by", "admin.site")
     assert written.returncode == 0, written.stderr
     assert "patients" in written.stdout and f"export written to {out}" in written.stdout
     reread = run_ris(env, "import-export", str(out), "--json")
@@ -215,7 +217,7 @@ def test_cli_exports_with_a_progress_bar_and_re_reads(session, db_url, tmp_path)
     manifest = json.loads((out / "manifest.json").read_text())
     assert json.loads(reread.stdout)["counts"] == manifest["counts"]
 
-    again = run_ris(env, "export", "--out", str(out))
+    again = run_ris(env, "export", "--out", str(out), "--by", "admin.site")
     assert again.returncode == 1 and "must be a new or empty folder" in again.stderr
     (out / "patients.jsonl").write_text("")
     broken = run_ris(env, "import-export", str(out))

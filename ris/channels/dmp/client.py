@@ -1,17 +1,21 @@
 """Posting a DMP request over HTTPS with the structure's client certificate (httpx), and what came of it:
-accepted, refused for good (registry error, SOAP Sender fault, 4xx, untrusted server), or a transient fault
-worth a retry with the very same request (5xx, Receiver fault, busy registry, connection, timeout)."""
+accepted, refused for good (registry error, SOAP Sender fault, 4xx, untrusted or revoked server), or a
+transient fault worth a retry with the very same request (5xx, Receiver fault, busy registry, connection,
+timeout, a revocation status no responder gave). The server's chain is checked for revocation after the
+handshake, before the request is written (`ris.tls`)."""
 
 from __future__ import annotations
 
 import functools
 import os
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from ris.channels.dmp.soap import read_answer
+from ris.tls import RevocationUnknown, TlsPolicy, TlsRefused, TlsSettings
+from ris.tls.http import async_client
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,17 @@ class DmpConfig:
     client_key: str | None = None
     key_passphrase: str | None = None
     timeout_s: float = 30.0
+    tls: TlsSettings = field(default_factory=TlsSettings)  # the site's revocation checking
+
+    def policy(self) -> TlsPolicy:
+        return TlsPolicy(
+            f"DMP {httpx.URL(self.repository_url).netloc.decode()}",
+            ca_bundle=self.ca_bundle,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            key_passphrase=self.key_passphrase,
+            settings=self.tls,
+        )
 
 
 @dataclass(frozen=True)
@@ -65,16 +80,12 @@ def tls_context(config: DmpConfig) -> ssl.SSLContext:
 def _tls_context(config: DmpConfig, _files: tuple[int, ...]) -> ssl.SSLContext:
     """One context per configuration and files: loading a passphrase-protected key costs a key
     derivation."""
-    context = ssl.create_default_context(cafile=config.ca_bundle)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if config.client_cert:
-        context.load_cert_chain(config.client_cert, config.client_key, password=config.key_passphrase)
-    return context
+    return config.policy().context()
 
 
 def client(config: DmpConfig) -> httpx.AsyncClient:
     """A client for several requests (keep-alive); `post` makes its own when given none."""
-    return httpx.AsyncClient(verify=tls_context(config), timeout=config.timeout_s)
+    return async_client(config.policy(), timeout=config.timeout_s, context=tls_context(config))
 
 
 async def post(request: Request, config: DmpConfig, http: httpx.AsyncClient | None = None) -> str:
@@ -85,6 +96,10 @@ async def post(request: Request, config: DmpConfig, http: httpx.AsyncClient | No
         response = await http.post(
             request.url, content=request.body, headers={"Content-Type": request.content_type}
         )
+    except RevocationUnknown as exc:
+        raise DmpTransient(str(exc)) from exc
+    except TlsRefused as exc:  # a revoked server certificate
+        raise DmpRefused(str(exc)) from exc
     except ssl.SSLCertVerificationError as exc:
         raise DmpRefused(f"DMP server not trusted: {exc.verify_message}") from exc
     except httpx.ConnectError as exc:

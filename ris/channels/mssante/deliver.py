@@ -2,12 +2,14 @@
 
 The mail is rendered again from the stored documents on every attempt with the delivery's own
 idempotency key, so a retry carries the very same Message-ID. The gates are evaluated again when the
-mail leaves (a refusal, a masking or a lost qualification recorded meanwhile still counts).
+mail leaves (a refusal, a masking or a lost qualification recorded meanwhile still counts), and so is the
+mailbox it leaves from (`sender`: the BAL applicative, or the validating radiologist's own, RIS.MSS.24).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -15,9 +17,11 @@ from sqlmodel import Session
 
 from ris import routing
 from ris.channels.mssante import message as mail
+from ris.channels.mssante.sender import SenderUnavailable, sender_for
 from ris.distribution import DELETE, REACHED
 from ris.documents.cda import carries_ins
 from ris.identity.gate import ins_refusal_reason
+from ris.identity.partners import record_partner_exchange
 from ris.settings import SiteSettings
 from ris.store import blobs, deliveries
 from ris.store import documents as stored_documents
@@ -39,6 +43,7 @@ class Attempt:
     version: int
     message: EmailMessage | None = None
     recipient: str = ""
+    sender: str = ""  # the envelope sender: the mailbox `From` names
     envid: str = ""
     number: int = 0
     rebuild: bool = False  # the stored CDA carries an INS the identity may no longer lend
@@ -75,9 +80,17 @@ def address(bundle: ReportBundle, row: Delivery) -> str:
 
 
 def render(
-    session: Session, row: Delivery, settings: SiteSettings, *, now: dt.datetime, to: str | None = None
+    session: Session,
+    row: Delivery,
+    settings: SiteSettings,
+    *,
+    now: dt.datetime,
+    to: str | None = None,
+    mailboxes: Mapping[str, str] | None = None,
 ) -> EmailMessage:
-    """The mail of `row` (to `to` instead of its own recipient, for `ris mss render`)."""
+    """The mail of `row` (to `to` instead of its own recipient, for `ris mss render`); `mailboxes`: the
+    personal mailbox of each RPPS of the certificate pool. SenderUnavailable when the site sends from the
+    radiologist's mailbox and none can be chosen."""
     bundle = load_bundle(session, row.report_id, row.version)
     audience: mail.Audience = "patient" if row.channel is Channel.mss_patient else "ps"
     return mail.build(
@@ -88,11 +101,20 @@ def render(
         key=row.idempotency_key,
         settings=settings,
         now=now,
+        sender=sender_for(session, bundle.version.validator_rpps, settings.mssante, mailboxes or {}),
     )
 
 
-def prepare(session: Session, delivery_id: int, settings: SiteSettings, *, now: dt.datetime) -> Attempt:
-    """Count an attempt and render the mail; a delivery that already left is never rendered again."""
+def prepare(
+    session: Session,
+    delivery_id: int,
+    settings: SiteSettings,
+    *,
+    now: dt.datetime,
+    mailboxes: Mapping[str, str] | None = None,
+) -> Attempt:
+    """Count an attempt and render the mail; a delivery that already left is never rendered again. A mail
+    with no mailbox to leave from fails at once, with the reason (`mailboxes`: see `render`)."""
     row = session.get(Delivery, delivery_id)
     if row is None or row.channel not in (Channel.mss_ps, Channel.mss_patient) or row.route != "direct":
         raise MssRuleError(f"delivery {delivery_id}: not a direct MSSanté delivery")
@@ -110,7 +132,11 @@ def prepare(session: Session, delivery_id: int, settings: SiteSettings, *, now: 
         and carries_ins(blobs.get(session, document.cda_sha256))
     ):
         return Attempt(row.id, row.status, row.report_id, row.version, rebuild=True)
-    message = render(session, row, settings, now=now)
+    try:
+        message = render(session, row, settings, now=now, mailboxes=mailboxes)
+    except SenderUnavailable as exc:
+        deliveries.set_status(session, row, DeliveryStatus.failed, f"sender: {exc}"[:500])
+        return Attempt(row.id, row.status, row.report_id, row.version)
     row.attempts += 1
     row.external_id = message["Message-ID"].strip("<>")[:128]
     if row.status is not DeliveryStatus.pending:  # an administrator's retry of a failed delivery
@@ -123,6 +149,7 @@ def prepare(session: Session, delivery_id: int, settings: SiteSettings, *, now: 
         row.version,
         message,
         recipient=str(message["To"]),
+        sender=message["From"].addresses[0].addr_spec,
         envid=row.idempotency_key,
         number=row.attempts,
     )
@@ -134,4 +161,20 @@ def record_sent(session: Session, delivery_id: int, response: str, *, dsn: bool)
     deliveries.set_status(
         session, row, DeliveryStatus.sent, f"accepted by the operator: {response} ({note})"[:500]
     )
+    _record_partner(session, row)
     return row.status
+
+
+PATIENT_MAILBOX = "Mon espace santé (patient's MSSanté mailbox)"  # its address is the INS: not repeated
+
+
+def _record_partner(session: Session, row: Delivery) -> None:
+    """INS rule 31 (RIS.INS.51): a mail whose CDA carries the INS is an exchange of it with the recipient."""
+    if row.action == DELETE:
+        return
+    document = stored_documents.find(session, row.report_id, row.version)
+    if document is None or not carries_ins(blobs.get(session, document.cda_sha256)):
+        return
+    bundle = load_bundle(session, row.report_id, row.version)
+    partner = PATIENT_MAILBOX if row.channel is Channel.mss_patient else row.recipient
+    record_partner_exchange(session, bundle.patient, partner, row.channel, bundle.version.document_id)

@@ -1,9 +1,10 @@
 """One MSSanté mail per recipient (mssante.md §3-5), built with the standard library's `email` package.
 
 multipart/mixed: the text (body, "annule et remplace" or deletion text, the automatically-generated
-footer naming the return mailbox), IHE_XDM.zip and the PDF. Headers: From (sender label and BAL
-applicative), To, Reply-To, the `XDM/1.0/DDM+...` subject, the Message-ID minted once per delivery,
-Return-Receipt-To (RIS.MSS.14), Disposition-Notification-To (read receipts) and X-MSS-MES: FIN on the
+footer naming the return mailbox), IHE_XDM.zip and the PDF. Headers: From (the sending mailbox and its
+label: the BAL applicative, or the validating radiologist's personal one, `ris.channels.mssante.sender`),
+To, Reply-To, the `XDM/1.0/DDM+...` subject, the Message-ID minted once per delivery, Return-Receipt-To
+(RIS.MSS.14: the sending mailbox), Disposition-Notification-To (read receipts) and X-MSS-MES: FIN on the
 patient's mail when the site does not want replies.
 """
 
@@ -16,6 +17,7 @@ from email.utils import format_datetime, formataddr
 from typing import Literal
 
 from ris.channels.mssante import xdm
+from ris.channels.mssante.sender import SenderBox, application_box
 from ris.settings import SiteSettings
 
 PATIENT_DOMAIN = "patient.mssante.fr"
@@ -73,19 +75,22 @@ def build(
     key: str,
     settings: SiteSettings,
     now: dt.datetime,
+    sender: SenderBox | None = None,
 ) -> EmailMessage:
-    """The mail of one delivery; `key` is its idempotency key (the same on every retry)."""
+    """The mail of one delivery; `key` is its idempotency key (the same on every retry); `sender`: the
+    mailbox it leaves from (default: the BAL applicative)."""
     mss = settings.mssante
+    sender = sender or application_box(mss)
     message = EmailMessage()
-    message["From"] = formataddr((mss.sender_label, mss.application_mailbox))
+    message["From"] = formataddr((sender.label, sender.address))  # RFC 2047 for a non-ASCII label
     message["To"] = to
     message["Reply-To"] = mss.reply_to
     message["Subject"] = subject(facts)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     message["Message-ID"] = f"<{message_id(key, settings)}>"
-    message["Return-Receipt-To"] = mss.application_mailbox  # RIS.MSS.14, word for word
+    message["Return-Receipt-To"] = sender.address  # RIS.MSS.14, word for word: the sending mailbox
     if mss.request_read_receipt:
-        message["Disposition-Notification-To"] = mss.application_mailbox
+        message["Disposition-Notification-To"] = sender.address
     if audience == "patient" and not mss.patient_may_reply:
         message["X-MSS-MES"] = "FIN"
     message.set_content(_body(audience, action, settings))

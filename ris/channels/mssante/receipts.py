@@ -6,13 +6,15 @@ of the returned headers; `delivered` → acknowledged, `failed` → failed with 
 disposition-notification): correlated on Original-Message-ID; `processed` → read, `processed/Error:
 code^libellé` → failed with the code. A delivery never moves backwards, so a receipt applied twice (or a
 DSN after the MDN) changes nothing.
+
+The mailbox is read over IMAP under the MSSanté TLS policy (RIS.MSS.01-06, `ris.tls`): TLS 1.2 only, the
+four suites, the server's chain checked for revocation before the login is sent.
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
@@ -22,6 +24,7 @@ from sqlmodel import Session, select
 
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus
+from ris.tls import TlsPolicy, TlsSettings
 
 RANK = {
     DeliveryStatus.pending: 0,
@@ -153,29 +156,33 @@ class ImapConfig:
     user: str
     password: str
     ca_bundle: str | None = None
+    crl_file: str | None = None
     timeout_s: float = 30.0
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
-    def tls_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.maximum_version = ssl.TLSVersion.TLSv1_2
-        if self.ca_bundle:
-            context.load_verify_locations(cafile=self.ca_bundle)
-        else:
-            context.load_default_certs()
-        return context
+    def policy(self) -> TlsPolicy:
+        return TlsPolicy(
+            f"MSSanté IMAP {self.host}:{self.port}",
+            ca_bundle=self.ca_bundle,
+            crl_file=self.crl_file,
+            mssante=True,
+            settings=self.tls,
+        )
 
 
 def collect(config: ImapConfig, handle: Callable[[bytes], bool]) -> dict[str, int]:
     """Read every unseen mail of the INBOX without marking it, give it to `handle` (which applies it and
     says whether it was a receipt), then flag the receipts \\Seen so that the next run skips them. Blocking:
-    call it in a thread."""
+    call it in a thread. A server whose certificate is revoked (or of unknown status, hard-fail) is left
+    before the login: TlsRefused, naming the link."""
     from imapclient import IMAPClient
 
     counts = {"unseen": 0, "receipts": 0}
+    policy = config.policy()
     with IMAPClient(
-        config.host, port=config.port, ssl=True, ssl_context=config.tls_context(), timeout=config.timeout_s
+        config.host, port=config.port, ssl=True, ssl_context=policy.context(), timeout=config.timeout_s
     ) as client:
+        policy.check(client.socket())  # before the credentials leave
         client.login(config.user, config.password)
         client.select_folder("INBOX")
         uids = client.search(["UNSEEN"])

@@ -2,24 +2,23 @@
 
 TLS always (STARTTLS or implicit TLS per operator), TLS 1.2 only with the four ECDHE-RSA suites of
 RIS.MSS.03, the server certificate and host name verified against the configured CA bundle (IGC Santé in
-production), the structure's client certificate. A DSN is requested in the envelope (RET, ENVID, NOTIFY,
-ORCPT) when the server advertises DSN. Faults are sorted as the engine retries them: 4xx and connection
-faults are `MailTransient` (retry with the same Message-ID), 5xx and TLS trust failures `MailRefused`.
+production), the structure's client certificate (`ris.tls`). Once the handshake is done and before the
+envelope is sent, the server's chain is checked for revocation (RIS.MSS.06: OCSP, then CRLs). A DSN is
+requested in the envelope (RET, ENVID, NOTIFY, ORCPT) when the server advertises DSN. Faults are sorted as
+the engine retries them: 4xx, connection faults and an unknown revocation status are `MailTransient`
+(retry with the same Message-ID), 5xx, TLS trust failures and a revoked certificate `MailRefused`.
 """
 
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 import aiosmtplib
 
-from ris.channels.mail import MailConfigError, MailRefused, MailTransient
-
-MSS_CIPHERS = (
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256"
-)
+from ris.channels.mail import MailConfigError, MailRefused, MailTransient, tls_refusal
+from ris.tls import TlsPolicy, TlsRefused, TlsSettings
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,7 @@ class OperatorConfig:
     key_passphrase: str | None = None
     crl_file: str | None = None  # PEM CRLs of the CA chain, refreshed by the site (RIS.MSS.06)
     timeout_s: float = 30.0
+    tls: TlsSettings = field(default_factory=TlsSettings)  # the site's revocation checking
 
     def __post_init__(self) -> None:
         if self.security not in ("starttls", "tls"):
@@ -44,21 +44,17 @@ class OperatorConfig:
         if (self.client_cert is None) != (self.client_key is None):
             raise MailConfigError("client_cert and client_key: give both or neither")
 
-    def tls_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and host name check on
-        context.minimum_version = ssl.TLSVersion.TLSv1_2  # RIS.MSS.02: TLS 1.2 only
-        context.maximum_version = ssl.TLSVersion.TLSv1_2
-        context.set_ciphers(MSS_CIPHERS)  # RIS.MSS.03
-        if self.ca_bundle:
-            context.load_verify_locations(cafile=self.ca_bundle)
-        else:
-            context.load_default_certs()
-        if self.crl_file:  # fail closed: a server certificate without a current CRL is refused
-            context.load_verify_locations(cafile=self.crl_file)
-            context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
-        if self.client_cert and self.client_key:
-            context.load_cert_chain(self.client_cert, self.client_key, password=self.key_passphrase)
-        return context
+    def policy(self) -> TlsPolicy:
+        return TlsPolicy(
+            f"MSSanté SMTP {self.host}:{self.port}",
+            ca_bundle=self.ca_bundle,
+            crl_file=self.crl_file,
+            client_cert=self.client_cert,
+            client_key=self.client_key,
+            key_passphrase=self.key_passphrase,
+            mssante=True,  # RIS.MSS.02-03: TLS 1.2 only, the four suites
+            settings=self.tls,
+        )
 
 
 def xtext(value: str) -> str:
@@ -78,8 +74,9 @@ async def submit(
     message: EmailMessage, config: OperatorConfig, *, sender: str, recipient: str, envid: str
 ) -> tuple[str, bool]:
     """Send `message` to `recipient`; returns the reply to DATA and whether a DSN was requested."""
+    policy = config.policy()
     try:
-        context = config.tls_context()
+        context = policy.context()
     except (OSError, ssl.SSLError) as exc:  # unreadable CA bundle or client key: fix the block, then retry
         raise MailRefused(f"TLS configuration: {type(exc).__name__}: {exc}"[:400]) from exc
     client = aiosmtplib.SMTP(
@@ -93,6 +90,7 @@ async def submit(
     try:
         await client.connect()
         try:
+            await policy.acheck(client.get_transport_info("ssl_object"))  # before the envelope leaves
             if not client.esmtp_extensions:  # STARTTLS forgets what the server offered: ask again
                 await client.ehlo()
             dsn = client.supports_extension("dsn")
@@ -111,6 +109,8 @@ async def submit(
                     await client.quit()
                 except aiosmtplib.SMTPException:
                     client.close()
+    except TlsRefused as exc:
+        raise tls_refusal(exc) from exc
     except aiosmtplib.SMTPRecipientsRefused as exc:
         refused = exc.recipients[0]
         raise _classify(refused.code, refused.message) from exc
