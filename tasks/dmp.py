@@ -22,9 +22,8 @@ from ris.store.db import unit_of_work
 from ris.store.models import utcnow
 from tasks.run_context import (
     SendRecorders,
-    fail_unexpected,
-    is_retried,
     run_logger,
+    send_or_fail,
     sending_retries,
     settle_send,
 )
@@ -37,12 +36,7 @@ async def send_dmp(delivery_id: int) -> str:
     """Send one direct DMP submission; returns its delivery status (`acknowledged`, `failed`...). Any other
     error than a fault that may pass ends the copy `failed` with its reason; the report's other copies go
     on."""
-    try:
-        return await _send_dmp(delivery_id)
-    except Exception as exc:
-        if is_retried(exc, DmpTransient):
-            raise
-        return await fail_unexpected(delivery_id, f"dmp delivery {delivery_id}", exc)
+    return await send_or_fail(_send_dmp, delivery_id, f"dmp delivery {delivery_id}", DmpTransient)
 
 
 async def _send_dmp(delivery_id: int) -> str:

@@ -36,9 +36,8 @@ from ris.tls import CertificateRevoked
 from tasks.documents import rebuild_documents
 from tasks.run_context import (
     SendRecorders,
-    fail_unexpected,
-    is_retried,
     run_logger,
+    send_or_fail,
     sending_retries,
     settle_send,
     store_retries,
@@ -56,12 +55,7 @@ async def send_mss(delivery_id: int) -> str:
     """Send one direct MSSanté mail; returns its delivery status (`sent`, `failed`, `blocked`...). Any other
     error than a fault that may pass ends the copy `failed` with its reason; the report's other copies go
     on."""
-    try:
-        return await _send_mss(delivery_id)
-    except Exception as exc:
-        if is_retried(exc, MailTransient):
-            raise
-        return await fail_unexpected(delivery_id, f"mss delivery {delivery_id}", exc)
+    return await send_or_fail(_send_mss, delivery_id, f"mss delivery {delivery_id}", MailTransient)
 
 
 async def _send_mss(delivery_id: int) -> str:

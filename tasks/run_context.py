@@ -159,6 +159,19 @@ async def fail_unexpected(delivery_id: int, what: str, exc: Exception) -> str:
     return (await unit_of_work(deliveries.record_engine_error, delivery_id, reason)).value
 
 
+async def send_or_fail(
+    send: Callable[[int], Awaitable[str]], delivery_id: int, what: str, transient: Faults
+) -> str:
+    """Run a send task's body with its safety net: a fault that may pass is raised for the task's retry,
+    any other error ends the copy `failed` (`fail_unexpected`), so the report's other copies go on."""
+    try:
+        return await send(delivery_id)
+    except Exception as exc:
+        if is_retried(exc, transient):
+            raise
+        return await fail_unexpected(delivery_id, what, exc)
+
+
 async def _record_delivered(
     record: Callable[[], Awaitable[Enum]], what: str, log: logging.Logger | logging.LoggerAdapter
 ) -> Enum:

@@ -6,8 +6,6 @@ the busy timeout."""
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from ris.store.db import session_scope
 from ris.store.models import Patient, Report, ReportStatus
 from ris.store.transient import TransientDatabaseError
 from tests.cli_process import isolated_env, run_ris
+from tests.sqlite_lock import WriteLock
 
 runner = CliRunner()
 LOADER = "10001234567"  # the demo's administrator (acting_users): worklist.load
@@ -31,28 +30,6 @@ def quick_faults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RIS_DB_RETRY_DELAY_SECONDS", "0.02")
     monkeypatch.setenv("RIS_DB_RETRY_MAX_DELAY_SECONDS", "0.1")
     monkeypatch.setenv("RIS_SQLITE_BUSY_TIMEOUT_SECONDS", "0.1")
-
-
-class WriteLock:
-    """Another writer holding the engine database's write lock (BEGIN IMMEDIATE) until released."""
-
-    def __init__(self, url: str) -> None:
-        path = Path(url.removeprefix("sqlite:///"))
-        self.connection: sqlite3.Connection | None = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False
-        )
-        self.connection.execute("BEGIN IMMEDIATE")
-        self._guard = threading.Lock()
-
-    def release(self) -> None:
-        with self._guard:
-            if self.connection is not None:
-                self.connection.rollback()
-                self.connection.close()
-                self.connection = None
-
-    def release_in(self, seconds: float) -> None:
-        threading.Timer(seconds, self.release).start()
 
 
 @pytest.fixture

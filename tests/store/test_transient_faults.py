@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import pickle
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -24,6 +22,7 @@ from ris.config import DatabaseRetry, EngineConfigError
 from ris.store import claims, db
 from ris.store.models import EngineWorker
 from ris.store.transient import TransientDatabaseError, describe, is_transient
+from tests.sqlite_lock import WriteLock
 
 SECRET = "DUPONT-1979-03-28"  # a value bound to a statement: it must never reach a log or an error
 
@@ -92,25 +91,6 @@ def test_bad_retry_settings_are_refused_with_the_variable_and_the_rule(monkeypat
 
 
 # --- SQLite: `database is locked` once the busy timeout passed ------------------------------------------
-
-
-class WriteLock:
-    """Another process's writer: a second connection holding SQLite's write lock (BEGIN IMMEDIATE)."""
-
-    def __init__(self, url: str) -> None:
-        path = Path(url.removeprefix("sqlite:///"))
-        self.connection: sqlite3.Connection | None = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False
-        )
-        self.connection.execute("BEGIN IMMEDIATE")
-        self._guard = threading.Lock()
-
-    def release(self) -> None:
-        with self._guard:
-            if self.connection is not None:
-                self.connection.rollback()
-                self.connection.close()
-                self.connection = None
 
 
 @pytest.fixture
