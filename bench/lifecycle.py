@@ -225,7 +225,9 @@ async def drive(
     then wait until every version is settled, or every run has ended and nothing moved for a while (a
     run that failed never settles), or `timeout`."""
     data, items = reports_to_validate(count)
-    db.in_unit_of_work(functools.partial(worklist.load, data=data, actor="bench"), database_url)
+    loaded = db.in_unit_of_work(functools.partial(worklist.load, data=data, actor="bench"), database_url)
+    if loaded.refused_count:  # a report missing from the store would end the bench half-way, unexplained
+        raise SystemExit(f"the sample worklist was refused in part: {loaded.refused[:3]}")
     cpu_before = meter.cpu()
     profilers = meter.profile(os.environ.get("RIS_BENCH_PROFILE"))
     began = time.perf_counter()

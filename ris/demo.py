@@ -178,7 +178,10 @@ PROFILES = [
 
 
 def _matricule(index: int, sex: str, birth: dt.date, place: str) -> str:
-    n13 = f"{1 if sex == 'M' else 2}{birth:%y%m}{place}{100 + index:03d}"
+    # The order number has three digits (001-999): 100, 101... for the first 900 cases, then round again
+    # from 001; with the patients' traits cycling too, matricules stay unique up to 7 992 cases.
+    order = (index + 99) % 999 + 1
+    n13 = f"{1 if sex == 'M' else 2}{birth:%y%m}{place}{order:03d}"
     return with_key(n13)
 
 

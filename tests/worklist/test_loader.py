@@ -45,6 +45,13 @@ def test_the_sample_worklist_loads_entirely(session):
     assert qualified.ins_oid == "1.2.250.1.213.1.4.10" and len(qualified.ins_matricule) == 15
 
 
+def test_a_large_sample_worklist_keeps_valid_and_distinct_ins():
+    """The bench loads thousands of sample cases: past 900 the INS order number went to four digits (a
+    16-character matricule the loader refused)."""
+    matricules = [p["ins"]["matricule"] for p in sample_worklist(7992)["patients"] if "ins" in p]
+    assert {len(m) for m in matricules} == {15} and len(set(matricules)) == len(matricules)
+
+
 def test_the_published_schema_is_the_loader_format():
     published = json.loads((ROOT / "docs" / "worklist.schema.json").read_text(encoding="utf-8"))
     assert published == worklist.json_schema(), (
