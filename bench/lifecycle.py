@@ -235,16 +235,24 @@ async def drive(
     if chaos is not None:
         chaos.began = began
         faults = asyncio.create_task(chaos.inflict())
+    curve = Curve(curve_every, meter) if curve_every else None
+    poll_s = max(0.5, count / 1000)  # reading every outcome costs the database too
+    polled = time.perf_counter()
     for item in items:
         validated = functools.partial(reports.validate, report_id=item["id"], by_rpps=validator_for(item))
         version = (await asyncio.to_thread(db.in_unit_of_work, validated, database_url)).version
         await start(item["id"], version)
         if rate:
             await asyncio.sleep(1 / rate)
+        if time.perf_counter() - polled >= poll_s:  # a long steady run: read as it goes, not only at its end
+            polled = time.perf_counter()
+            meter.sample_memory()
+            meter.cpu()  # rendering processes replaced along the run are read before they go
+            if curve is not None:
+                outcomes = await asyncio.to_thread(version_outcomes, database_url)
+                curve.sample(sum(settled for settled, _ in outcomes.values()))
     deadline = began + timeout
     quiet_since, last = None, None
-    curve = Curve(curve_every, meter) if curve_every else None
-    poll_s = max(0.5, count / 1000)  # reading every outcome costs the database too
     while time.perf_counter() < deadline:
         meter.sample_memory()
         meter.cpu()  # a reading of every process, before one is killed or replaced
