@@ -21,7 +21,7 @@ import websockets
 
 from cli.api_auth import FROM_DATA_FOLDER, FROM_ENVIRONMENT, auth_file, authorization, engine_auth_string
 from cli.prefect_server import PrefectServer
-from tests.cli_process import RIS, isolated_env, run_ris
+from tests.cli_process import RIS, isolated_env, run_ris, start_up
 from tests.conftest import ROOT
 
 
@@ -106,29 +106,10 @@ async def test_without_the_string_the_api_gives_no_secret_no_run_and_takes_no_ev
         server.stop()
 
 
-def _start_up(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [*RIS, "up", "--prefect-port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        lines.append(line)
-        if "Press Ctrl-C to stop." in line or not line:
-            break
-    return process, "".join(lines)
-
-
 @pytest.mark.slow
 def test_the_single_box_hands_its_string_to_its_commands_and_to_nobody_else(tmp_path: Path):
     env = isolated_env(tmp_path / "box")
-    process, output = _start_up(env, _free_port())
+    process, output = start_up(env, "--prefect-port", str(_free_port()))
     try:
         assert "Press Ctrl-C to stop." in output, output
         data = tmp_path / "box"

@@ -8,7 +8,6 @@ import json
 import re
 import signal
 import socket
-import subprocess
 import time
 
 import httpx
@@ -18,8 +17,7 @@ from ris import reports, worklist
 from ris.demo import sample_worklist
 from ris.hl7v2 import mllp
 from ris.store import db
-from tests.cli_process import RIS, isolated_env, run_ris
-from tests.conftest import ROOT
+from tests.cli_process import isolated_env, run_ris, start_up
 from tests.identity.test_pam import message as pam_message
 
 pytestmark = pytest.mark.slow
@@ -95,26 +93,6 @@ def _wait_until_published(env, report_id: str) -> None:
     pytest.fail(f"the served lifecycle run did not publish the report: {shown}")
 
 
-def _start_up(env, *args: str) -> tuple[subprocess.Popen, str]:
-    """`ris up` in its own process, read until it says it serves; returns it and what it printed."""
-    process = subprocess.Popen(
-        [*RIS, "up", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        lines.append(line)
-        if "Press Ctrl-C to stop." in line or not line:
-            break
-    return process, "".join(lines)
-
-
 def _ui(output: str) -> tuple[str, int]:
     ui = re.search(r"Prefect UI:\s+(http://127\.0\.0\.1:(\d+))", output)
     assert ui, output
@@ -124,7 +102,7 @@ def _ui(output: str) -> tuple[str, int]:
 def test_up_runs_the_site_configuration_and_says_what_is_missing(tmp_path):
     """A fresh site: no sandbox peer is started and no block is saved for it; `ris up` says which blocks
     to create. The UI on a port other than 4200 calls its own API."""
-    process, output = _start_up(isolated_env(tmp_path), "--prefect-port", "4393")
+    process, output = start_up(isolated_env(tmp_path), "--prefect-port", "4393", patience_s=120)
     try:
         url, port = _ui(output)
         assert httpx.get(f"{url}/ui-settings", timeout=5).json()["api_url"] == f"http://127.0.0.1:{port}/api"
@@ -143,7 +121,7 @@ def test_up_serves_until_stopped_and_leaves_nothing_behind(tmp_path, stop):
     env = isolated_env(tmp_path)
     if stop is signal.SIGTERM:
         caught_up = _validate_while_down(tmp_path)
-    process, output = _start_up(env, "--sandbox", "--prefect-port", "4391")
+    process, output = start_up(env, "--sandbox", "--prefect-port", "4391", patience_s=120)
     try:
         url, port = _ui(output)
         assert httpx.get(f"{url}/api/health", timeout=5).json() is True

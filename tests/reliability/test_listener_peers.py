@@ -5,8 +5,6 @@ names the peer: a claimed MSH-3 under another certificate is refused."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ssl
 from pathlib import Path
 
@@ -19,11 +17,12 @@ from ris.hl7v2 import mllp
 from ris.listener_settings import ListenerSettings
 from ris.store import db
 from ris.store.models import AuditEntry, Channel, Delivery, DeliveryStatus
-from sandbox.pki import Authority, write_cert, write_key
+from sandbox.pki import Authority, write_cert
 from tests import factories
 from tests.hl7.conftest import hl7_row, plan
 from tests.reliability.pam_messages import err, msa
 from tests.reliability.test_receipt_rules import zam
+from tests.reliability.tls_link import tls_exchange, write_issued
 
 PFI = PfiEndpoint(host="127.0.0.1", port=2575, application="PFI", facility="PFI-DEMO")
 
@@ -85,23 +84,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "pfi": ca.client("pfi.chu-x.fr"),
         "other": ca.client("eai"),
     }
-    for name, (cert, key) in issued.items():
-        files[name], files[f"{name}_key"] = folder / f"{name}.pem", folder / f"{name}.key"
-        write_cert(files[name], cert)
-        write_key(files[f"{name}_key"], key)
-    return files
-
-
-async def tls_exchange(port: int, message: str, context: ssl.SSLContext) -> str | None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
-    try:
-        writer.write(mllp.frame(message))
-        await writer.drain()
-        return await asyncio.wait_for(mllp.read_frame(reader), 10)
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError, ssl.SSLError):
-            await writer.wait_closed()
+    return write_issued(folder, issued, files)
 
 
 def client(pki: dict[str, Path], name: str) -> ssl.SSLContext:

@@ -6,7 +6,6 @@ or its certificate when the listener asks for one; this machine only when no PFI
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import subprocess
 from pathlib import Path
@@ -25,12 +24,13 @@ from ris.listener_settings import ListenerSettings, ListenerSettingsError
 from ris.settings import SiteSettings
 from ris.store import db
 from ris.store.models import Patient
-from sandbox.pki import Authority, write_cert, write_key
+from sandbox.pki import Authority, write_cert
 from tests import factories
 from tests.cli_process import RIS, isolated_env, run_ris
 from tests.conftest import ROOT
 from tests.reliability.pam_messages import err, msa, pam
 from tests.reliability.test_forged_zam import z01
+from tests.reliability.tls_link import tls_exchange, write_issued
 
 PFI_BLOCK = PfiEndpoint(host="127.0.0.1", port=2575, application="PFI", facility="PFI-DEMO")
 
@@ -129,23 +129,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ca = Authority.create("Test CA", "RIS tests")
     files = {"ca": folder / "ca.pem"}
     write_cert(files["ca"], ca.cert)
-    for name, (cert, key) in {"server": ca.server(("127.0.0.1",)), "client": ca.client("GAM-CHU-X")}.items():
-        files[name], files[f"{name}_key"] = folder / f"{name}.pem", folder / f"{name}.key"
-        write_cert(files[name], cert)
-        write_key(files[f"{name}_key"], key)
-    return files
-
-
-async def tls_exchange(port: int, message: str, context: ssl.SSLContext) -> str | None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
-    try:
-        writer.write(mllp.frame(message))
-        await writer.drain()
-        return await asyncio.wait_for(mllp.read_frame(reader), 10)
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError, ssl.SSLError):
-            await writer.wait_closed()
+    issued = {"server": ca.server(("127.0.0.1",)), "client": ca.client("GAM-CHU-X")}
+    return write_issued(folder, issued, files)
 
 
 @pytest.mark.slow  # the listener as a process
