@@ -29,7 +29,7 @@ from ris.channels.dmp.client import DmpConfig, client, post
 from ris.channels.dmp.header import read
 from ris.channels.dmp.metadata import Submission, SubmissionIds
 from ris.channels.dmp.vihf import Software
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store import db
 from sandbox.dmp import CLIENT_PASSPHRASE, DmpSandbox
 from tests import factories

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from bench.report import machine, percentile, write_section
 from ris import documents
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store import db
 from tests import factories
 

@@ -19,11 +19,12 @@ import time
 from sqlmodel import Session
 
 from bench.report import machine, write_section
-from ris import documents, routing
+from ris import documents
 from ris.channels.hl7.client import PfiClient
 from ris.channels.hl7.message import Publication, render
 from ris.channels.hl7.validation import strict_validate
-from ris.settings import SiteSettings
+from ris.lifecycle import routing
+from ris.site.settings import SiteSettings
 from ris.store import db
 from sandbox.pfi import PfiSandbox
 from tests import factories

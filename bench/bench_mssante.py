@@ -25,7 +25,7 @@ from bench.report import machine, write_section
 from ris import documents
 from ris.channels.mssante import message
 from ris.channels.mssante.smtp import OperatorConfig, submit
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store import db
 from sandbox.mssante import CLIENT_PASSPHRASE, MssSandbox
 from tests import factories

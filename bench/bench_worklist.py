@@ -125,8 +125,8 @@ def section(r: dict) -> str:
             "`ris worklist load` as a process, into a fresh SQLite store (WAL), of a generated worklist "
             "(per case one patient, one exam, one draft report; `bench/bench_worklist.py`). Each record is "
             "validated, stored in its own savepoint and audited; batches are committed every 50 ms of "
-            "write lock, then the lock is let go for 30 ms (`ris.worklist.LOCK_BUDGET` / `PAUSE`): on an "
-            "idle machine the loader uses 5/8 of a core, the price of a feed that waits 135 ms at p95 "
+            "write lock, then the lock is let go for 30 ms (`ris.worklist.loader.LOCK_BUDGET` / `PAUSE`): "
+            "on an idle machine the loader uses 5/8 of a core, the price of a feed that waits 135 ms at p95 "
             "instead of the whole load.",
             "",
             "| run | records | time | records/s | peak RSS | PAM-FR feed during the load |",

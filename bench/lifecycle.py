@@ -48,11 +48,12 @@ from sqlmodel import Session, select
 from bench.chaos import Chaos
 from bench.report import ROOT, machine, percentile, write_section
 from bench.sites import HighAvailability, OneServer, backing_services, free_port, site_env
-from ris import reports, worklist
-from ris.demo import sample_worklist, validator_for
+from ris.lifecycle import reports
+from ris.operations.demo import sample_worklist, validator_for
 from ris.store import db
 from ris.store.models import Delivery, DeliveryEvent, DeliveryStatus, ReportVersion
 from ris.store.transient import is_transient
+from ris.worklist import loader as worklist
 
 HEADING = "## Lifecycle"
 HISTORY_HEADING = "## Lifecycle over a long history"
@@ -396,10 +397,10 @@ async def bare(count: int, rate: float | None, timeout: float) -> dict[str, Any]
     from ris.channels.hl7 import publish
     from ris.channels.hl7.client import PfiClient
     from ris.channels.hl7.listener import ZamListener
-    from ris.distribution import plan_version
     from ris.hl7v2.ack_writer import Party
     from ris.identity import gate
-    from ris.settings import SiteSettings
+    from ris.lifecycle.distribution import plan_version
+    from ris.site.settings import SiteSettings
     from ris.store import documents as stored
     from ris.store.db import unit_of_work
 

@@ -14,7 +14,7 @@ from prefect.blocks.core import Block
 from prefect.context import FlowRunContext, TaskRunContext
 from pydantic import ValidationError
 
-from ris.scheduled import CONFIGURE, NotConfigured
+from ris.operations.scheduled import CONFIGURE, NotConfigured
 
 DEFAULT_NAME = "default"
 B = TypeVar("B", bound=Block)
@@ -24,7 +24,7 @@ _per_run: OrderedDict[tuple[str, str, str], Block] = OrderedDict()
 
 class BlockNotSaved(NotConfigured):
     """A block the engine needs is not saved on the Prefect server it talks to. A scheduled job that
-    meets it has nothing to do (ris.scheduled); anything else fails with its text."""
+    meets it has nothing to do (ris.operations.scheduled); anything else fails with its text."""
 
     def __init__(self, block_cls: type[Block], name: str) -> None:
         super().__init__(

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from blocks import DEFAULT_NAME, load_saved
 from ris.channels.hl7.client import PfiClient
-from ris.listener_settings import ConfiguredPeer
+from ris.site.listeners import ConfiguredPeer
 
 
 class PfiEndpoint(Block):

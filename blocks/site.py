@@ -6,7 +6,7 @@ from prefect.blocks.core import Block
 from pydantic import Field
 
 from blocks import DEFAULT_NAME, load_saved
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 
 
 class SiteSettingsBlock(Block):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from ris.config import private_dir
+from ris.site.engine import private_dir
 
 FILE_NAME = "prefect-api-auth"
 FROM_ENVIRONMENT = "environment"

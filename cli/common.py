@@ -13,7 +13,7 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
 from blocks import BlockNotSaved
 from blocks.site import load_site_settings
 from cli.api_auth import authorization, refused_line
-from ris.settings import IntakeLimits, SiteSettings
+from ris.site.settings import IntakeLimits, SiteSettings
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -29,7 +29,7 @@ from blocks.site import SiteSettingsBlock
 from cli.acting import acting, by_option
 from cli.common import fail, require_answering_api
 from ris.auth import roles
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 
 # TOML section -> the block it writes (the site settings are the block's one `settings` member).
 SECTIONS: dict[str, type[Block]] = {

@@ -21,8 +21,8 @@ import typer
 from blocks.site import load_site_settings
 from cli.acting import acting
 from cli.common import fail, require_engine_api
-from ris import context_calls
 from ris.auth import roles
+from ris.identity import contextual_calls as context_calls
 from ris.store.db import session_scope
 
 

@@ -11,7 +11,7 @@ import typer
 
 from blocks.site import load_site_settings
 from cli.common import print_json, require_engine_api
-from ris import dashboard
+from ris.operations import dashboard
 from ris.store.db import require_current, session_scope
 
 

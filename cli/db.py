@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cli.common import fail
-from ris.config import EngineConfig
+from ris.site.engine import EngineConfig
 from ris.store import db
 
 app = typer.Typer(help="The engine's database (SQLite file by default, RIS_DATABASE_URL for PostgreSQL).")

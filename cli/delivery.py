@@ -13,8 +13,8 @@ from cli.api_auth import explain_refusal
 from cli.common import fail, print_json, site_zone
 from deployments.runs import start_retry
 from ris import clock
-from ris import retry as retries
 from ris.auth import roles
+from ris.operations import retry as retries
 from ris.store import deliveries
 from ris.store.db import in_unit_of_work, session_scope
 from ris.store.models import Channel, Delivery, Report

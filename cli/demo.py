@@ -20,16 +20,17 @@ from cli.single_box import SingleBox
 from deployments import WORK_POOL
 from deployments.runs import start_announcement, start_lifecycle
 from flows.mss_receipts import mss_receipts
-from ris import reports, worklist
 from ris.auth import demo_users
-from ris.config import EngineConfig
-from ris.demo import CORRECTION, follow_ups, sample_worklist, validator_for
 from ris.directory.importer import ImportSummary, import_mailboxes, import_persons, new_run_id
 from ris.directory.synthetic import SAMPLE_MAILBOXES, SAMPLE_PERSONS
-from ris.listener_settings import ListenerSettingsError
+from ris.lifecycle import reports
+from ris.operations.demo import CORRECTION, follow_ups, sample_worklist, validator_for
+from ris.operations.summary import report_summary
+from ris.site.engine import EngineConfig
+from ris.site.listeners import ListenerSettingsError
 from ris.store.db import session_scope
 from ris.store.models import Delivery, DeliveryStatus, Report
-from ris.summary import report_summary
+from ris.worklist import loader as worklist
 
 CHANNELS = ("dmp", "mss-ps", "mss-patient", "hl7")
 T = TypeVar("T")

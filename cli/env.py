@@ -10,7 +10,7 @@ import typer
 
 from cli.common import fail
 from cli.single_box_file import running_box
-from ris.config import EngineConfig
+from ris.site.engine import EngineConfig
 
 NOT_RUNNING = 3
 

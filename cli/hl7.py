@@ -16,7 +16,7 @@ from ris.channels.hl7.listener import ZamListener
 from ris.channels.hl7.message import Hl7RuleError, render
 from ris.channels.hl7.validation import Hl7ValidationError, strict_validate
 from ris.hl7v2.ack_writer import Party
-from ris.listener_settings import ListenerSettingsError
+from ris.site.listeners import ListenerSettingsError
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report
 from tasks.report_state import emit_applied

@@ -23,7 +23,6 @@ from blocks.site import load_site_settings
 from cli.acting import acting, by_option
 from cli.common import fail, print_json, require_answering_api
 from deployments.runs import start_identity_verification
-from ris import refusals
 from ris.auth import roles
 from ris.auth.certificates import CertificateUnavailable
 from ris.identity import insi_service, vigilance
@@ -49,7 +48,8 @@ from ris.identity.registry import (
     validate_identity,
 )
 from ris.identity.search import search_by_ins, search_by_traits
-from ris.listener_settings import ConfiguredPeer, Listener, ListenerSettingsError
+from ris.lifecycle import refusals
+from ris.site.listeners import ConfiguredPeer, Listener, ListenerSettingsError
 from ris.store.db import in_unit_of_work, session_scope
 from ris.store.models import PatientRefusal, RefusalChannel
 

@@ -13,7 +13,7 @@ from cli.common import fail
 from ris.auth import login as psc
 from ris.auth.settings import AuthConfigError, PscSettings
 from ris.auth.tokens import ProviderUnreachable, TokenRejected
-from ris.config import EngineConfig
+from ris.site.engine import EngineConfig
 
 
 def _settings() -> PscSettings:

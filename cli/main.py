@@ -14,7 +14,7 @@ from prefect.settings import PREFECT_API_URL
 from blocks import BlockNotSaved
 from cli import db, delivery, demo, document, env, hl7, identity, report, server, worker, worklist
 from cli.api_auth import explain_refusal
-from ris.config import EngineConfig, EngineConfigError
+from ris.site.engine import EngineConfig, EngineConfigError
 from ris.store.db import DatabaseNotReady
 from ris.store.transient import TransientDatabaseError
 

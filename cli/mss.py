@@ -16,14 +16,14 @@ from cli.acting import acting, by_option
 from cli.api_auth import explain_refusal
 from cli.common import fail, require_answering_api, require_engine_api
 from deployments.runs import start_mss_send
-from ris import routing
 from ris.auth import roles
 from ris.auth.certificates import personal_mailboxes
 from ris.channels.mssante import deliver, manual
 from ris.channels.mssante.message import PATIENT_DOMAIN
 from ris.channels.mssante.sender import SenderUnavailable
-from ris.distribution import version_action
 from ris.documents import DocumentError
+from ris.lifecycle import routing
+from ris.lifecycle.distribution import version_action
 from ris.store import deliveries
 from ris.store.db import in_unit_of_work, session_scope
 from ris.store.models import Channel, Delivery, DeliveryStatus, utcnow

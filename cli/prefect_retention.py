@@ -1,5 +1,5 @@
 """How long the Prefect server keeps what it records: the engine's site setting
-(RIS_ORCHESTRATION_RETENTION_DAYS, ris.config) turned into the server's own settings.
+(RIS_ORCHESTRATION_RETENTION_DAYS, ris.site.engine) turned into the server's own settings.
 
 Prefect keeps every flow run, task run, state, log, artifact and event for ever unless told otherwise
 (its vacuum service deletes only events, after 7 days, by default). Its `db_vacuum` service, told to, also
@@ -10,7 +10,7 @@ in progress are never deleted, whatever their age.
 
 from __future__ import annotations
 
-from ris.config import orchestration_retention_days
+from ris.site.engine import orchestration_retention_days
 
 
 def retention_settings(days: int) -> dict[str, str]:

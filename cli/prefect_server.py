@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from cli.prefect_retention import site_retention_settings
-from ris.config import redis_url as ris_redis_url
+from ris.site.engine import redis_url as ris_redis_url
 
 QUIET = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 # Fewer, larger write transactions: on SQLite every write serialises, and a writer that loses the race

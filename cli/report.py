@@ -14,11 +14,11 @@ from cli.acting import acting as acting_user
 from cli.api_auth import explain_refusal
 from cli.common import fail, intake_limits, print_json
 from deployments.runs import start_announcement, start_deletion, start_lifecycle
-from ris import reports
 from ris.auth import roles
+from ris.lifecycle import reports
+from ris.operations.summary import report_summary
 from ris.store.db import in_unit_of_work, session_scope
 from ris.store.reports import NotFound, get_report
-from ris.summary import report_summary
 from ris.text_rules import free_text_problem
 
 app = typer.Typer(help="Validate reports and follow their distribution.")

@@ -8,8 +8,8 @@ from sqlmodel import Session
 
 from cli.acting import acting
 from cli.common import fail
-from ris import refusals
 from ris.auth import roles
+from ris.lifecycle import refusals
 from ris.store.db import in_unit_of_work
 from ris.store.models import RefusalChannel, Report
 from ris.store.reports import NotFound, get_report

@@ -10,7 +10,7 @@ import re
 import typer
 
 from cli.common import fail, print_json
-from ris import reminders
+from ris.operations import reminders
 from ris.store.db import session_scope
 from ris.store.models import utcnow
 

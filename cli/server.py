@@ -25,7 +25,7 @@ from cli.api_auth import site_auth_string
 from cli.common import fail, require_answering_api
 from cli.prefect_server import server_environment, site_redis_url
 from deployments import WORK_POOL
-from ris.config import EngineConfig
+from ris.site.engine import EngineConfig
 
 app = typer.Typer(help="Prefect's HA topology: API servers without services, the services apart.")
 NOT_READY = 3

@@ -42,8 +42,8 @@ from ris.channels.hl7.listener import ZamListener
 from ris.hl7v2.ack_writer import Party
 from ris.identity.insi_client import bundled_wsdl
 from ris.identity.intake import IntakePolicy, PamIntake
-from ris.listener_settings import ConfiguredPeer, ListenerSettingsError
-from ris.settings import DmpSending, MssanteSending, SiteSettings
+from ris.site.listeners import ConfiguredPeer, ListenerSettingsError
+from ris.site.settings import DmpSending, MssanteSending, SiteSettings
 from ris.store import db
 from sandbox.dmp import DmpSandbox
 from sandbox.insi import InsiSandbox
@@ -184,7 +184,7 @@ class SingleBox:
 
     async def _start_listeners(self) -> tuple[ZamListener | None, object | None]:
         """The receipt and identity listeners, as the site configured them, each accepting only the peer
-        the PFI block names (`ris.listener_settings`); a missing block or setting is reported (`missing`)
+        the PFI block names (`ris.site.listeners`); a missing block or setting is reported (`missing`)
         and what needs it stays off until the next start."""
         try:
             site = await load_site_settings()

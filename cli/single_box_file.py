@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cli.api_auth import FROM_DATA_FOLDER, read_auth_string
-from ris.config import EngineConfig
+from ris.site.engine import EngineConfig
 
 NAME = "single-box.json"
 

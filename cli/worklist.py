@@ -13,13 +13,13 @@ import typer
 
 from cli.acting import acting
 from cli.common import fail, intake_limits, print_json
-from ris import worklist
 from ris.auth import roles
-from ris.config import EngineConfig
 from ris.identity import vigilance
-from ris.settings import IntakeLimits
+from ris.site.engine import EngineConfig
+from ris.site.settings import IntakeLimits
 from ris.store.db import in_unit_of_work, session_scope
 from ris.store.transient import backoff_s, is_transient
+from ris.worklist import loader as worklist
 
 app = typer.Typer(help="Import worklists (format: docs/worklist.schema.json).")
 

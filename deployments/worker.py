@@ -57,7 +57,7 @@ from deployments import LIFECYCLE_DEPLOYMENT, WORK_POOL
 from deployments.entrypoints import load_flow
 from deployments.runs import start_lifecycle
 from ris import process_pool
-from ris.config import orchestration_retention_days
+from ris.site.engine import orchestration_retention_days
 from ris.store import audit, claims
 from ris.store.db import unit_of_work
 from ris.store.models import utcnow

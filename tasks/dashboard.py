@@ -1,5 +1,5 @@
 """The dashboard figures (RIS.TBB.01–03) published as a markdown artifact: a thin task around
-`ris.dashboard`. The artifact and the logs hold FINESS, RPPS of radiologists and counts only."""
+`ris.operations.dashboard`. The artifact and the logs hold FINESS, RPPS of radiologists and counts only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 
 from blocks.site import load_site_settings
-from ris import clock, dashboard, scheduled
+from ris import clock
+from ris.operations import dashboard, scheduled
 from ris.store.db import unit_of_work
 from tasks.run_context import run_logger, store_retries
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from prefect import task
 
 from blocks.site import load_site_settings
-from ris import distribution
-from ris.distribution import DeletionPlan, ReleasePlan, VersionPlan
+from ris.lifecycle import distribution
+from ris.lifecycle.distribution import DeletionPlan, ReleasePlan, VersionPlan
 from ris.store.db import unit_of_work
 from tasks.run_context import store_retries
 
@@ -32,7 +32,7 @@ async def plan_deliveries(report_id: str, version: int) -> VersionPlan:
 async def plan_release(report_id: str, version: int) -> ReleasePlan:
     """After the announcement: the visibility update and the patient's copy of the version, through the
     PFI once its own message was filed, directly once the direct copy reached its peer
-    (ris.distribution.plan_release). Returns what is left to send."""
+    (ris.lifecycle.distribution.plan_release). Returns what is left to send."""
     return await unit_of_work(distribution.plan_release, report_id, version)
 
 

@@ -7,10 +7,10 @@ import asyncio
 
 from prefect import task
 
-from ris import scheduled
-from ris.config import EngineConfig
 from ris.directory.importer import import_file
 from ris.directory.importer import new_run_id as new_import_run
+from ris.operations import scheduled
+from ris.site.engine import EngineConfig
 from ris.store.db import unit_of_work
 from tasks.run_context import run_logger, store_retries
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from prefect import task
 
 from blocks.site import load_site_settings
-from ris.config import EngineConfig
 from ris.export.verify import verify_export
 from ris.export.writer import export_database
+from ris.site.engine import EngineConfig
 from ris.store.models import utcnow
 from tasks.run_context import run_logger
 

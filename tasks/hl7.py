@@ -17,8 +17,8 @@ from blocks.pfi import PfiEndpoint, load_pfi_endpoint
 from blocks.site import load_site_settings
 from ris.channels.hl7 import publish
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
-from ris.distribution import version_action
-from ris.settings import SiteSettings
+from ris.lifecycle.distribution import version_action
+from ris.site.settings import SiteSettings
 from ris.store.db import unit_of_work
 from ris.store.models import DeliveryStatus
 from tasks.documents import rebuild_documents

@@ -13,9 +13,9 @@ from prefect import task
 
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
-from ris import scheduled
 from ris.channels.hl7.client import Hl7Rejected, Hl7Transient
 from ris.identity import propagation
+from ris.operations import scheduled
 from ris.store.db import unit_of_work
 from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send, store_retries
 

@@ -12,9 +12,9 @@ from prefect import task
 
 from blocks.insi import load_insi_endpoint
 from blocks.site import load_site_settings
-from ris import scheduled
 from ris.identity import verification
 from ris.identity.insi_client import InsiUnavailable
+from ris.operations import scheduled
 from ris.store.db import unit_of_work
 from tasks.run_context import final_attempt, run_logger, sending_retries
 

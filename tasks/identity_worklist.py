@@ -9,9 +9,9 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.events import emit_event
 
 from blocks.site import load_site_settings
-from ris import scheduled
 from ris.identity import vigilance
-from ris.settings import SiteSettings
+from ris.operations import scheduled
+from ris.site.settings import SiteSettings
 from ris.store.db import unit_of_work
 from tasks.run_context import run_logger, store_retries
 
@@ -46,7 +46,10 @@ async def alert_overdue_items() -> int:
     for item in items:
         emit_event(
             event=OVERDUE_EVENT,
-            resource={"prefect.resource.id": f"ris.worklist-item.{item.id}", "ris.worklist-kind": item.kind},
+            resource={
+                "prefect.resource.id": f"ris.worklist.loader-item.{item.id}",
+                "ris.worklist.loader-kind": item.kind,
+            },
             payload={"threshold_hours": hours},
         )
     if items:

@@ -17,7 +17,6 @@ from blocks import BlockNotSaved
 from blocks.certificates import load_certificate_pool
 from blocks.mssante import load_mssante_operator
 from blocks.site import load_site_settings
-from ris import scheduled
 from ris.auth.certificates import (
     CertificateUnavailable,
     for_mssante,
@@ -28,7 +27,8 @@ from ris.auth.certificates import (
 from ris.channels.mail import MailRefused, MailTransient
 from ris.channels.mssante import deliver, manual, receipts
 from ris.channels.mssante.smtp import submit
-from ris.retry import UI_ACTOR
+from ris.operations import scheduled
+from ris.operations.retry import UI_ACTOR
 from ris.store import deliveries
 from ris.store.db import in_unit_of_work, unit_of_work
 from ris.store.models import utcnow
@@ -116,8 +116,8 @@ async def open_manual_send(
 ) -> manual.ManualSend:
     """RIS.MSS.20: the delivery of a manual send. `ris mss send` recorded it, with who asked, and passes its
     id; a run started from the Prefect UI gives the report and the address, and is recorded as the UI's
-    (`ris.retry.UI_ACTOR`, as a retry run without a request is), which may send only to an address the
-    directory lists. ManualSendRefused (one line, nothing recorded) otherwise."""
+    (`ris.operations.retry.UI_ACTOR`, as a retry run without a request is), which may send only to an
+    address the directory lists. ManualSendRefused (one line, nothing recorded) otherwise."""
     if delivery_id is not None:
         if to is not None:
             raise manual.ManualSendRefused("to: give delivery_id or an address, not both")

@@ -1,4 +1,4 @@
-"""Reminder mails to the site's radiologists (RIS.CRR.06): thin tasks around `ris.reminders` and
+"""Reminder mails to the site's radiologists (RIS.CRR.06): thin tasks around `ris.operations.reminders` and
 `ris.channels.mail`.
 
 Planning creates at most one reminder delivery per overdue report per period (idempotent: a second run,
@@ -15,8 +15,8 @@ from prefect import task
 
 from blocks.mail import load_mail_sender
 from blocks.site import load_site_settings
-from ris import reminders, scheduled
 from ris.channels.mail import MailRefused, MailTransient, send
+from ris.operations import reminders, scheduled
 from ris.store.db import unit_of_work
 from ris.store.models import utcnow
 from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send, store_retries

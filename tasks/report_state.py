@@ -28,9 +28,9 @@ from sqlmodel import Session
 from blocks import BlockNotSaved
 from blocks.site import load_site_settings
 from ris.channels.hl7 import listener
+from ris.operations.summary import operations_rows
 from ris.store.db import unit_of_work
 from ris.store.reports import get_report
-from ris.summary import operations_rows
 from tasks.run_context import store_retries
 
 OUTCOMES = ("acknowledged", "failed", "read")

@@ -1,6 +1,7 @@
-"""An administrator's retry: thin tasks around `ris.retry` (what to retry, reopened and audited) and
-`ris.retry_relay` (a new message to the PFI for relayed copies whose receipt failed), and the one table
-that says which task sends each kind of delivery again. Logs carry delivery and report ids only.
+"""An administrator's retry: thin tasks around `ris.operations.retry` (what to retry, reopened and
+audited) and `ris.operations.retry_relay` (a new message to the PFI for relayed copies whose receipt
+failed), and the one table that says which task sends each kind of delivery again. Logs carry delivery
+and report ids only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from prefect import task
 
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
-from ris import clock, retry, retry_relay
+from ris import clock
+from ris.operations import retry, retry_relay
 from ris.store.db import unit_of_work
 from ris.store.models import Channel
 from tasks.dmp import send_dmp
@@ -32,7 +34,7 @@ RETRIES = 5
 )
 async def resend_relayed(message_id: int) -> str:
     """Send the copies the PFI relayed but whose receipt failed, in a new message carrying only them
-    (`ris.retry_relay`); returns the new message's status."""
+    (`ris.operations.retry_relay`); returns the new message's status."""
     log = run_logger(__name__)
     settings = await load_site_settings()
     endpoint = await load_pfi_endpoint()
@@ -57,7 +59,7 @@ async def resend_relayed(message_id: int) -> str:
 
 Sender = Callable[[retry.Dispatch], Awaitable[str]]
 
-# How each kind of delivery is sent again (`ris.retry.sender_key`): one line per kind.
+# How each kind of delivery is sent again (`ris.operations.retry.sender_key`): one line per kind.
 SENDERS: dict[str, Sender] = {
     "hl7": lambda d: publish_hl7(d.report_id, d.version, d.action),
     "relay": lambda d: resend_relayed(d.delivery_id),
@@ -79,8 +81,8 @@ async def accept_request(
     run: str | None,
 ) -> retry.Mandate:
     """On whose word the run retries: the request `ris delivery retry` recorded (claimed by this run), or
-    the Prefect UI's, which names no actor and no address (`ris.retry.accept`); the run's own parameters
-    are what it was given."""
+    the Prefect UI's, which names no actor and no address (`ris.operations.retry.accept`); the run's own
+    parameters are what it was given."""
     given = retry.Mandate("", reason or "", delivery_ids, report_id, channel, since)
     mandate = await unit_of_work(retry.accept, request_id, given, run)
     run_logger(__name__).info(

@@ -21,8 +21,8 @@ from prefect.states import State
 from prefect.tasks import exponential_backoff
 
 from ris.channels.hl7.client import Hl7Transient
-from ris.config import EngineConfig
-from ris.scheduled import NotConfigured
+from ris.operations.scheduled import NotConfigured
+from ris.site.engine import EngineConfig
 from ris.store import deliveries
 from ris.store.db import unit_of_work
 from ris.store.transient import TransientDatabaseError, backoff_s, describe, is_transient

@@ -124,7 +124,7 @@ async def saved_site(prefect_server):
     """The demo site settings saved as the site's block, as `ris demo` does (tasks refuse without it)."""
     from blocks import DEFAULT_NAME
     from blocks.site import SiteSettingsBlock
-    from ris.settings import SiteSettings
+    from ris.site.settings import SiteSettings
 
     settings = SiteSettings()
     await SiteSettingsBlock(settings=settings).asave(DEFAULT_NAME, overwrite=True)

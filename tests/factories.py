@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ris import reports, retry
 from ris.hl7v2.ack_writer import Party
 from ris.ids import new_oid
-from ris.settings import SiteSettings
+from ris.lifecycle import reports
+from ris.operations import retry
+from ris.site.settings import SiteSettings
 from ris.store.models import (
     Correspondent,
     Exam,

@@ -18,7 +18,7 @@ ALLOWED = {
     "tasks": {"ris", "blocks", "tasks"},
     "flows": {"tasks", "blocks", "flows", "ris.store"},
     "blocks": {"ris", "blocks"},
-    "deployments": {"flows", "deployments", "ris.store", "ris.process_pool", "ris.config"},
+    "deployments": {"flows", "deployments", "ris.store", "ris.process_pool", "ris.site.engine"},
     "sandbox": {"sandbox"},
 }
 FORBIDDEN_LIBRARIES = {"ris": {"prefect"}, "sandbox": {"prefect"}}

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from blocks import DEFAULT_NAME
 from blocks.site import SiteSettingsBlock
 from cli.main import app
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store.db import session_scope
 from ris.store.models import Exam, Report
 from tests import factories

@@ -10,10 +10,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import refusals, worklist
-from ris.demo import sample_worklist
+from ris.lifecycle import refusals
+from ris.operations.demo import sample_worklist
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, PatientRefusal, Report
+from ris.worklist import loader as worklist
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("acting_users")  # the demo's radiologists act, as in a demo folder

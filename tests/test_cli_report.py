@@ -10,10 +10,10 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import worklist
-from ris.demo import sample_worklist
+from ris.operations.demo import sample_worklist
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, Report, ReportStatus, ReportVersion
+from ris.worklist import loader as worklist
 from tests.conftest import add_user
 
 runner = CliRunner()

@@ -1,10 +1,10 @@
-"""What planning tells the flows is left to send (ris.distribution: VersionPlan, ReleasePlan, DeletionPlan):
-a flow starts a task only for work that exists, so each plan must name exactly that work."""
+"""What planning tells the flows is left to send (ris.lifecycle.distribution: VersionPlan, ReleasePlan,
+DeletionPlan): a flow starts a task only for work that exists, so each plan must name exactly that work."""
 
 from __future__ import annotations
 
-from ris import distribution, reports
-from ris.settings import DmpSending, MssanteSending, SiteSettings
+from ris.lifecycle import distribution, reports
+from ris.site.settings import DmpSending, MssanteSending, SiteSettings
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus
 from tests import factories

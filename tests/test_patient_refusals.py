@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from ris import refusals, routing
+from ris.lifecycle import refusals, routing
 from ris.store import audit
 from ris.store.models import AuditEntry, Channel, PatientRefusal, ReportStatus
 from ris.store.reports import load_bundle

@@ -1,10 +1,10 @@
-"""Who a validated version goes to, per channel, and why a channel is blocked (ris.routing)."""
+"""Who a validated version goes to, per channel, and why a channel is blocked (ris.lifecycle.routing)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ris import routing
+from ris.lifecycle import routing
 from ris.store.models import Channel, DeliveryStatus, IdentityStatus
 from ris.store.models import utcnow as now
 from tests import factories
@@ -119,7 +119,7 @@ def test_recipients_listed_on_the_report(session):
 
 def _refused_by_the_patient(session, bundle, channel: str, refused: bool = True):
     """The patient's refusal recorded at patient level (RIS.MSS.21 / RIS.MSS.25), then the bundle reloaded."""
-    from ris import refusals
+    from ris.lifecycle import refusals
     from ris.store.reports import load_bundle
 
     refusals.record(session, bundle.patient, channel, refused, factories.RADIOLOGIST_RPPS)

@@ -11,13 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ris import clock, dashboard, distribution, documents, retry
+from ris import clock, documents
 from ris.channels.mail import Reminder, SmtpConfig, reminder_message
 from ris.documents.facts import collect
 from ris.documents.pdf import replacement_banner, validation_line
 from ris.export.writer import Scope, count_scope
 from ris.hl7v2.datatypes import dtm
-from ris.settings import SiteSettings
+from ris.lifecycle import distribution
+from ris.operations import dashboard, retry
+from ris.site.settings import SiteSettings
 from ris.store import deliveries
 from ris.store.models import Channel, DeliveryStatus
 from tests import factories

@@ -24,12 +24,12 @@ from blocks.mail import MailSender
 from blocks.mssante import MssanteOperator
 from blocks.pfi import PfiEndpoint
 from blocks.site import SiteSettingsBlock
-from ris import scheduled
 from ris.channels.mssante.receipts import ImapConfig
 from ris.directory.extraction import ExtractionRefused
 from ris.export.verify import verify_export
 from ris.identity.registry import edit_identity
-from ris.settings import MssanteSending, SiteSettings
+from ris.operations import scheduled
+from ris.site.settings import MssanteSending, SiteSettings
 from ris.store.models import Delivery, DirectoryPerson, OutboundMessage, OutboundStatus
 from tests import factories
 from tests.identity.helpers import CLERK
@@ -49,7 +49,7 @@ def direct_site(route_ps: str = "direct", route_patient: str = "direct") -> Site
     return SiteSettings(mssante=MssanteSending(route_ps=route_ps, route_patient=route_patient))
 
 
-# --- the decisions (ris.scheduled), no Prefect -------------------------------------------------------
+# --- the decisions (ris.operations.scheduled), no Prefect ---------------------------------------------
 
 
 @pytest.mark.parametrize(

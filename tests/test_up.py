@@ -13,10 +13,11 @@ import time
 import httpx
 import pytest
 
-from ris import reports, worklist
-from ris.demo import sample_worklist
 from ris.hl7v2 import mllp
+from ris.lifecycle import reports
+from ris.operations.demo import sample_worklist
 from ris.store import db
+from ris.worklist import loader as worklist
 from tests.cli_process import isolated_env, run_ris, start_up
 from tests.identity.test_pam import message as pam_message
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from ris.auth import demo_users, login, tokens, users
 from ris.auth.settings import PscSettings, declared_actors_allowed
-from ris.config import EngineConfig
+from ris.site.engine import EngineConfig
 from ris.store.db import get_engine
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from ris.auth import users
-from ris.demo import RADIOLOGISTS
+from ris.operations.demo import RADIOLOGISTS
 from ris.store import audit
 from ris.store.models import RisUser
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from ris.documents import cda, pdf
 from ris.documents.facts import DocumentError, Facts, collect
 from ris.documents.naming import pdf_filename
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store.reports import ReportBundle, load_bundle
 
 __all__ = ["BuiltDocuments", "DocumentError", "build", "collect", "collect_version", "render"]

@@ -13,7 +13,7 @@ from lxml import etree
 
 from ris.documents.facts import SEX_LABELS, Facts, Person
 from ris.identity.nir import INS_OIDS
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 
 HL7 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"

@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from ris import specialties
 from ris.clock import local
 from ris.identity.datamatrix import INS_OIDS, DatamatrixError, payload_for
 from ris.identity.gate import ins_transmissible
-from ris.routing import listed_recipients
-from ris.settings import SiteSettings
+from ris.lifecycle.routing import listed_recipients
+from ris.site import specialties
+from ris.site.settings import SiteSettings
 from ris.store.models import Correspondent, Exam, IdentityStatus, Patient
 from ris.store.reports import ReportBundle
 

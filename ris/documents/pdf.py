@@ -19,7 +19,7 @@ from fpdf.enums import XPos, YPos
 from ris.documents import fonts
 from ris.documents.facts import SEX_LABELS, DocumentError, Facts
 from ris.identity import datamatrix
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 
 PRODUCER = "RIS engine"
 MARGIN = 18.0
@@ -206,7 +206,7 @@ def _status(doc: FPDF, facts: Facts) -> None:
 
 
 def _recipients(doc: FPDF, facts: Facts) -> None:
-    """RIS.DOC.04: every recipient the report is sent to (ris.routing.listed_recipients)."""
+    """RIS.DOC.04: every recipient the report is sent to (ris.lifecycle.routing.listed_recipients)."""
     _heading(doc, "Destinataires")
     doc.set_font(fonts.FAMILY, size=9)
     if not facts.recipients:

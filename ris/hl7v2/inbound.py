@@ -32,7 +32,7 @@ def key_problem(sender: str, control_id: str) -> Problem | None:
 class Allowlist:
     """Who may send on one listener, on each criterion it lists (an empty one is not checked). The engine's
     listeners get theirs from the site's settings, which fill every criterion they leave empty from the
-    configured peer (`ris.listener_settings`)."""
+    configured peer (`ris.site.listeners`)."""
 
     senders: frozenset[str] = frozenset()  # MSH-3, or MSH-3^MSH-4
     peers: tuple[str, ...] = ()  # addresses or networks (CIDR) of the peers

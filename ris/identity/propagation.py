@@ -26,7 +26,7 @@ from ris.hl7v2.msh import build_msh
 from ris.identity.gate import ins_transmissible
 from ris.identity.partners import record_partner_exchange
 from ris.identity.pid_segment import ins_cx, pid_values
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store import audit
 from ris.store.models import (
     Channel,

@@ -22,7 +22,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import Session, create_engine
 
-from ris.config import DatabaseRetry, EngineConfig, private_dir
+from ris.site.engine import DatabaseRetry, EngineConfig, private_dir
 from ris.store import audit  # noqa: F401  registers the audit trail's guard and hash chain on every session
 from ris.store.transient import TransientDatabaseError, backoff_s, describe, is_transient
 

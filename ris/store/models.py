@@ -346,7 +346,7 @@ class Report(SQLModel, table=True):
     dmp_blocked: bool = Field(default=False, description="RIS.DMP.03 user block of the DMP feed")
     # Per-report override of the patient's refusals (PatientRefusal, RIS.MSS.21 / RIS.MSS.25): None follows
     # the patient's current choice; True / False decide for this report only. Readers use the effective
-    # values (`ris.refusals`, `ReportBundle.refusals`), never these columns alone.
+    # values (`ris.lifecycle.refusals`, `ReportBundle.refusals`), never these columns alone.
     refuse_mss_patient: bool | None = Field(
         default=None, description="Override of the patient's refusal of the Mon espace santé mail"
     )

@@ -8,11 +8,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import worklist
 from ris.auth import login
-from ris.demo import sample_worklist
+from ris.operations.demo import sample_worklist
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, ReportVersion
+from ris.worklist import loader as worklist
 
 runner = CliRunner()
 

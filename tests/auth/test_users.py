@@ -12,14 +12,14 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import worklist
 from ris.auth import demo_users, login, users
 from ris.auth.actor import ActorRefused, authorize
 from ris.auth.roles import ROLES, permissions_of
-from ris.config import EngineConfig
-from ris.demo import sample_worklist
+from ris.operations.demo import sample_worklist
+from ris.site.engine import EngineConfig
 from ris.store import db
 from ris.store.models import AuditEntry, Report, ReportStatus, ReportVersion, RisUser, UserRole
+from ris.worklist import loader as worklist
 
 runner = CliRunner()
 ADMIN = "10001234567"

@@ -13,8 +13,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import context_calls
-from ris.context_settings import ContextCalls, ContextCallTarget
+from ris.identity import contextual_calls as context_calls
+from ris.site.contextual_calls import ContextCalls, ContextCallTarget
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, IdentityStatus
 from tests import factories
@@ -96,7 +96,7 @@ def test_unknown_ids_unset_targets_and_unsafe_settings_are_refused(session):
 async def site_with_targets(prefect_server):
     from blocks import DEFAULT_NAME
     from blocks.site import SiteSettingsBlock
-    from ris.settings import SiteSettings
+    from ris.site.settings import SiteSettings
 
     await SiteSettingsBlock(settings=SiteSettings(context_calls=_settings())).asave(
         DEFAULT_NAME, overwrite=True

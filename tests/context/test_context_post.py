@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import context_calls
-from ris.context_settings import ContextCalls, ContextCallTarget
+from ris.identity import contextual_calls as context_calls
+from ris.site.contextual_calls import ContextCalls, ContextCallTarget
 from ris.store.db import session_scope
 from tests import factories
 
@@ -69,7 +69,7 @@ def test_a_dmp_call_by_get_is_refused_when_the_settings_are_saved():
 async def site_with_targets(prefect_server):
     from blocks import DEFAULT_NAME
     from blocks.site import SiteSettingsBlock
-    from ris.settings import SiteSettings
+    from ris.site.settings import SiteSettings
 
     await SiteSettingsBlock(settings=SiteSettings(context_calls=_settings())).asave(
         DEFAULT_NAME, overwrite=True

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from ris import worklist
 from ris.directory import search
 from ris.directory.importer import import_mailboxes, import_persons
 from ris.directory.synthetic import SAMPLE_MAILBOXES, SAMPLE_PERSONS, rpps_number
 from ris.store.reports import correspondent_by_rpps
+from ris.worklist import loader as worklist
 from tests.cli_process import isolated_env, run_ris
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from ris import distribution, documents
+from ris import documents
 from ris.channels.dmp.client import DmpConfig
 from ris.channels.dmp.transactions import Signing
-from ris.settings import DmpSending, SiteSettings
+from ris.lifecycle import distribution
+from ris.site.settings import DmpSending, SiteSettings
 from ris.store import deliveries
 from ris.store.documents import store
 from ris.store.models import Channel, Delivery

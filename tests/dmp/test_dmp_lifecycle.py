@@ -9,13 +9,13 @@ from sqlmodel import select
 from flows.announcement import announcement_release
 from flows.report_deletion import report_deletion
 from flows.report_lifecycle import report_lifecycle
-from ris import reports
 from ris.channels.dmp.header import read
+from ris.lifecycle import reports
+from ris.operations.summary import report_summary
 from ris.store import blobs
 from ris.store import documents as stored_documents
 from ris.store.db import session_scope
 from ris.store.models import Channel, Delivery, DeliveryStatus
-from ris.summary import report_summary
 from tests import factories
 
 pytestmark = pytest.mark.slow

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from ris import reports
 from ris.channels.dmp import deliver
 from ris.channels.dmp.client import DmpRefused, DmpTransient, post
 from ris.channels.dmp.header import read
-from ris.distribution import VISIBILITY, plan_direct_dmp_deletion, plan_release
+from ris.lifecycle import reports
+from ris.lifecycle.distribution import VISIBILITY, plan_direct_dmp_deletion, plan_release
 from ris.store import deliveries
 from ris.store.models import Delivery, DeliveryStatus
 from ris.store.reports import load_bundle

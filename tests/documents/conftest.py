@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from ris import reports
-from ris.settings import SiteSettings
+from ris.lifecycle import reports
+from ris.site.settings import SiteSettings
 from ris.store.models import IdentityStatus
 from ris.store.reports import ReportBundle, load_bundle
 from tests import factories

@@ -12,7 +12,7 @@ from lxml import etree
 from sqlmodel import Session
 
 from ris import documents
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from tests import factories
 from tests.documents.conftest import preflight_command, replace, variants
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from ris import documents
 from ris.documents.pdf import replacement_banner
 from ris.identity import datamatrix
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store.models import IdentityStatus
 from tests import factories
 from tests.documents.conftest import ADRUN_ZOE, PROVISOIRE_MATRICULE, pdftotext, replace

@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from ris import documents
 from ris.documents import DocumentError
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store.models import IdentityStatus
 from ris.store.reports import load_bundle
 from tests import factories

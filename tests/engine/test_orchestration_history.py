@@ -28,7 +28,7 @@ from cli.prefect_retention import retention_settings, site_retention_settings
 from cli.prefect_server import server_environment
 from deployments import WORK_POOL
 from deployments.worker import recoverable_runs_filters
-from ris.config import EngineConfigError, orchestration_retention_days
+from ris.site.engine import EngineConfigError, orchestration_retention_days
 from tasks.report_state import report_runs_filter
 
 pytestmark = pytest.mark.slow

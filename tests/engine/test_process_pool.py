@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from ris import documents
 from ris.process_pool import ProcessPool
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from tests import factories
 
 

@@ -18,9 +18,9 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import worklist
-from ris.demo import sample_worklist
+from ris.operations.demo import sample_worklist
 from ris.store import db
+from ris.worklist import loader as worklist
 from tests.fuzz.conftest import (
     digest,
     fuzz,

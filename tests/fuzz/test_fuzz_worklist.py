@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, func, select
 
-from ris import worklist
-from ris.demo import sample_worklist
+from ris.operations.demo import sample_worklist
 from ris.store import db
 from ris.store.models import Correspondent, Exam, Patient, Report
+from ris.worklist import loader as worklist
 from tests.fuzz.conftest import (
     digest,
     fuzz,

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from ris import documents, reports, routing
+from ris import documents
 from ris.ids import delivery_key
-from ris.routing import PlannedDelivery
-from ris.settings import SiteSettings
+from ris.lifecycle import reports, routing
+from ris.lifecycle.routing import PlannedDelivery
+from ris.site.settings import SiteSettings
 from ris.store import deliveries
 from ris.store.documents import store
 from ris.store.models import Delivery, ReportStatus

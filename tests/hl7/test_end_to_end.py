@@ -17,7 +17,7 @@ from ris.channels.hl7.listener import ZamListener
 from ris.channels.hl7.message import Hl7RuleError
 from ris.channels.hl7.publish import RELAY_FAILED
 from ris.hl7v2 import mllp
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store import deliveries
 from ris.store.models import (
     Channel,

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from ris.channels.hl7.message import Hl7RuleError, MatrixRefusal, Publication, render
 from ris.channels.hl7.publish import load_cda
 from ris.channels.hl7.validation import Hl7ValidationError, strict_validate
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store.models import DeliveryStatus, IdentityStatus
 from tests import factories
 from tests.hl7.conftest import (

@@ -14,8 +14,8 @@ from ris.channels.hl7.matrix import matrix_row, matrix_violation
 from ris.channels.hl7.receipts import ZamFormatError, outcome, parse_zam
 from ris.hl7v2.ack_reader import parse_ack
 from ris.hl7v2.er7 import escape, segments, unescape
-from ris.routing import DistributionFlags
-from ris.settings import SiteSettings
+from ris.lifecycle.routing import DistributionFlags
+from ris.site.settings import SiteSettings
 from ris.store.models import DeliveryStatus
 from tests.hl7.conftest import MDM_DIR, ZAM_DIR, read_example
 

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from ris.channels.hl7.message import Publication, render
 from ris.hl7v2 import mllp
 from ris.hl7v2.ack_reader import parse_ack
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from sandbox.pfi import PfiSandbox
 from tests import factories
 from tests.hl7.conftest import as_planned, plan

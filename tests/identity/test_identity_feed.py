@@ -14,7 +14,7 @@ from blocks.pfi import PfiEndpoint
 from blocks.site import SiteSettingsBlock
 from flows.identity_feed import identity_feed
 from ris.identity.registry import edit_identity, set_attributes
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store.models import OutboundMessage, OutboundStatus, PartnerExchange
 from sandbox.pfi import PfiSandbox
 from tasks.identity_feed import send_outbound

@@ -21,7 +21,7 @@ from ris.identity.registry import (
     set_attributes,
     validate_identity,
 )
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store.db import get_engine
 from ris.store.models import (
     AuditEntry,

@@ -11,13 +11,14 @@ from typer.testing import CliRunner
 from blocks import DEFAULT_NAME
 from blocks.site import SiteSettingsBlock
 from cli.main import app
-from ris import context_calls, worklist
-from ris.context_settings import ContextCalls
-from ris.demo import sample_worklist
+from ris.identity import contextual_calls as context_calls
 from ris.identity.justificatifs import Justificatif, JustificatifPolicy
-from ris.settings import SiteSettings
+from ris.operations.demo import sample_worklist
+from ris.site.contextual_calls import ContextCalls
+from ris.site.settings import SiteSettings
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, ExchangeChannel, IdentityStatus, PartnerExchange, Patient
+from ris.worklist import loader as worklist
 from tests import factories
 
 

@@ -22,16 +22,16 @@ from flows.announcement import announcement_release
 from flows.delivery_retry import retry_delivery
 from flows.report_deletion import report_deletion
 from flows.report_lifecycle import report_lifecycle
-from ris import refusals, reports
 from ris.channels.hl7.vocabulary import METADATA
 from ris.documents.cda import carries_ins
-from ris.settings import Hl7Routing, SiteSettings
+from ris.lifecycle import refusals, reports
+from ris.operations.summary import report_summary
+from ris.site.settings import Hl7Routing, SiteSettings
 from ris.store import blobs
 from ris.store.db import session_scope
 from ris.store.documents import find
 from ris.store.models import AuditEntry, Delivery, DeliveryStatus, IdentityStatus, Report
 from ris.store.reports import load_bundle
-from ris.summary import report_summary
 from sandbox.pfi.checks import check
 from tests import factories
 

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from flows.delivery_retry import retry_delivery
 from flows.report_lifecycle import report_lifecycle
+from ris.operations.summary import report_summary
 from ris.store.db import session_scope
-from ris.summary import report_summary
 from tests import factories
 
 pytestmark = pytest.mark.slow

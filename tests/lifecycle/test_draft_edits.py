@@ -13,13 +13,14 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import reports, worklist
-from ris.demo import sample_worklist
+from ris.lifecycle import reports
+from ris.operations.demo import sample_worklist
 from ris.store import db
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, Report, ReportStatus, ReportVersion
+from ris.worklist import loader as worklist
 
-RADIOLOGIST = "10001234567"  # the demo's first radiologist (ris.demo.RADIOLOGISTS)
+RADIOLOGIST = "10001234567"  # the demo's first radiologist (ris.operations.demo.RADIOLOGISTS)
 NEW_TEXT = "Indication : vertiges.\nRésultats : relecture après second avis, lésion de 4 mm."
 runner = CliRunner()
 

@@ -14,11 +14,12 @@ from lxml import etree
 from sqlmodel import select
 
 from flows.report_lifecycle import report_lifecycle
-from ris import reports, worklist
-from ris.demo import sample_worklist
+from ris.lifecycle import reports
+from ris.operations.demo import sample_worklist
+from ris.operations.summary import report_summary
 from ris.store.db import session_scope
 from ris.store.models import Delivery, DeliveryStatus, Report
-from ris.summary import report_summary
+from ris.worklist import loader as worklist
 from sandbox.pfi.checks import check
 
 pytestmark = pytest.mark.slow

@@ -15,9 +15,9 @@ from prefect.logging.handlers import APILogHandler
 from sqlmodel import select
 
 from flows.report_lifecycle import report_lifecycle
+from ris.operations.summary import report_summary
 from ris.store.db import session_scope
 from ris.store.models import Delivery, DeliveryStatus, Document
-from ris.summary import report_summary
 from tests import factories
 
 pytestmark = pytest.mark.slow

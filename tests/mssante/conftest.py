@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from ris import distribution, documents
-from ris.settings import MssanteSending, SiteSettings
+from ris import documents
+from ris.lifecycle import distribution
+from ris.site.settings import MssanteSending, SiteSettings
 from ris.store.documents import store
 from ris.store.models import Delivery
 from ris.store.reports import ReportBundle

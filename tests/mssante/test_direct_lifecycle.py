@@ -12,10 +12,10 @@ from sqlmodel import select
 from flows.announcement import announcement_release
 from flows.report_deletion import report_deletion
 from flows.report_lifecycle import report_lifecycle
-from ris import refusals, reports
+from ris.lifecycle import refusals, reports
+from ris.operations.summary import report_summary
 from ris.store.db import session_scope
 from ris.store.models import Channel, Delivery, DeliveryStatus
-from ris.summary import report_summary
 from tests import factories
 
 pytestmark = pytest.mark.slow

@@ -22,11 +22,11 @@ from cli.main import app
 from deployments.apply import apply_deployments
 from flows.mss_receipts import mss_receipts
 from flows.mss_send import mss_send
-from ris import reports
 from ris.channels.mssante.manual import MANUAL
 from ris.directory.extraction import search_key
-from ris.retry import UI_ACTOR
-from ris.settings import SiteSettings
+from ris.lifecycle import reports
+from ris.operations.retry import UI_ACTOR
+from ris.site.settings import SiteSettings
 from ris.store import deliveries
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, Channel, Delivery, DeliveryStatus, DirectoryMailbox, DirectoryPerson

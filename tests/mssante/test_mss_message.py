@@ -150,7 +150,7 @@ def test_cda_in_the_xdm_passes_the_ans_validation(session: Session, shared: Path
 
 
 def test_replacement_says_annule_et_remplace_and_deletion_notice_carries_action_d(session: Session) -> None:
-    from ris import reports
+    from ris.lifecycle import reports
     from ris.store.models import Delivery
     from ris.store.reports import load_bundle
 

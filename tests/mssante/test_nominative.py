@@ -17,7 +17,7 @@ from blocks.certificates import RppsRangCertificates, RppsRangEntry
 from blocks.site import SiteSettingsBlock
 from flows.report_lifecycle import report_lifecycle
 from ris.channels.mssante.sender import SenderUnavailable, personal_label, sender_for
-from ris.settings import MssanteSending
+from ris.site.settings import MssanteSending
 from ris.store.db import session_scope
 from ris.store.models import DirectoryMailbox
 from sandbox.pki import write_cert, write_key

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from flows.report_lifecycle import report_lifecycle
-from ris.settings import DmpSending, MssanteSending, SiteSettings
+from ris.site.settings import DmpSending, MssanteSending, SiteSettings
 from ris.store.db import session_scope
 from ris.store.models import Channel, Delivery, DeliveryStatus, Exam
 from sandbox.dmp import DmpSandbox

@@ -24,8 +24,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from cli.prefect_server import PrefectServer
 from deployments import alerts
-from ris import distribution
 from ris.channels.hl7 import listener
+from ris.lifecycle import distribution
 from ris.store import deliveries
 from ris.store.db import session_scope
 from ris.store.models import Channel, DeliveryStatus

@@ -12,7 +12,7 @@ import json
 import pytest
 from sqlmodel import Session
 
-from ris import dashboard
+from ris.operations import dashboard
 from ris.store import deliveries
 from ris.store.models import Channel, DeliveryStatus, IdentityStatus, IdentityStatusChange, Patient
 from ris.store.models import Delivery as DeliveryRow

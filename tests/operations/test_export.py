@@ -14,11 +14,12 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlmodel import Session, func, select
 
-from ris import documents, reports
+from ris import documents
 from ris.export.schemas import ENTITIES
 from ris.export.verify import ExportIncomplete, verify_export
 from ris.export.writer import LINES, ExportRefused, Scope, count_scope, write_export
-from ris.settings import SiteSettings
+from ris.lifecycle import reports
+from ris.site.settings import SiteSettings
 from ris.store import audit, deliveries
 from ris.store import documents as stored_documents
 from ris.store.models import (

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from ris import documents
 from ris.export.verify import verify_export
 from ris.export.writer import ExportRefused, write_export
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store import deliveries
 from ris.store import documents as stored_documents
 from ris.store.models import Channel, Delivery, DeliveryStatus, Report

@@ -18,7 +18,7 @@ from deployments import RETRY_DEPLOYMENT, WORK_POOL
 from deployments.apply import apply_deployments
 from deployments.worker import RisWorker
 from flows.report_lifecycle import report_lifecycle
-from ris.retry import UI_ACTOR
+from ris.operations.retry import UI_ACTOR
 from ris.store import deliveries
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, Channel, Correspondent, Delivery, DeliveryStatus

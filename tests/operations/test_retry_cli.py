@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from deployments import RETRY_DEPLOYMENT, specs
 from deployments.apply import apply_deployments
-from ris import distribution
+from ris.lifecycle import distribution
 from ris.store import deliveries
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, Channel, DeliveryStatus, RetryRequest

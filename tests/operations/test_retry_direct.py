@@ -18,9 +18,9 @@ from blocks.site import SiteSettingsBlock
 from flows.delivery_retry import retry_delivery
 from flows.reminders import report_reminders
 from flows.report_lifecycle import report_lifecycle
-from ris import retry
 from ris.channels.hl7.listener import ZamListener
-from ris.settings import MssanteSending, SiteSettings
+from ris.operations import retry
+from ris.site.settings import MssanteSending, SiteSettings
 from ris.store import deliveries
 from ris.store.db import session_scope
 from ris.store.models import Channel, DeliveryStatus, utcnow

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from ris import distribution, retry
 from ris.channels.hl7.publish import RELAY_FAILED
+from ris.lifecycle import distribution
+from ris.operations import retry
 from ris.store import deliveries
 from ris.store.models import AuditEntry, Channel, Delivery, DeliveryStatus
 from ris.store.reports import load_bundle

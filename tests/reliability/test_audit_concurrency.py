@@ -20,10 +20,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ris import distribution, reports
 from ris.channels.hl7 import publish
 from ris.channels.hl7.receipts import Receipt, ReceiptRefused, apply_receipt
 from ris.ids import new_oid
+from ris.lifecycle import distribution, reports
 from ris.store import audit, db
 from ris.store.models import AuditEntry, Channel, Delivery, DeliveryStatus, Exam, Report, ReportRecipient
 from tests import factories

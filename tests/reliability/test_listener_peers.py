@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from blocks.pfi import PfiEndpoint
 from ris.channels.hl7.listener import ZamListener
 from ris.hl7v2 import mllp
-from ris.listener_settings import ListenerSettings
+from ris.site.listeners import ListenerSettings
 from ris.store import db
 from ris.store.models import AuditEntry, Channel, Delivery, DeliveryStatus
 from sandbox.pki import Authority, write_cert

@@ -20,8 +20,8 @@ from cli.main import app
 from ris.channels.hl7.listener import ZamListener
 from ris.hl7v2 import mllp
 from ris.hl7v2.inbound import Allowlist
-from ris.listener_settings import ListenerSettings, ListenerSettingsError
-from ris.settings import SiteSettings
+from ris.site.listeners import ListenerSettings, ListenerSettingsError
+from ris.site.settings import SiteSettings
 from ris.store import db
 from ris.store.models import Patient
 from sandbox.pki import Authority, write_cert

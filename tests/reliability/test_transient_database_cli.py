@@ -14,7 +14,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from cli.main import app, explain
-from ris.demo import sample_worklist
+from ris.operations.demo import sample_worklist
 from ris.store.db import session_scope
 from ris.store.models import Patient, Report, ReportStatus
 from ris.store.transient import TransientDatabaseError

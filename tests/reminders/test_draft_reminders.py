@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import Session, select
 
 from flows.reminders import report_reminders
-from ris import reminders
 from ris.channels.mail import SmtpConfig
-from ris.settings import SiteSettings
+from ris.operations import reminders
+from ris.site.settings import SiteSettings
 from ris.store import db
 from ris.store.models import Channel, Delivery, DeliveryStatus, Report, ReportStatus
 from tests.reminders.conftest import RADIOLOGIST_MAIL, T0, provisional_report

@@ -13,8 +13,8 @@ from prefect.settings import PREFECT_API_URL
 from sqlmodel import Session, select
 
 from flows.reminders import report_reminders
-from ris import reminders
 from ris.channels.mail import MailTransient
+from ris.operations import reminders
 from ris.store import db
 from ris.store.models import Channel, Delivery, DeliveryStatus
 from tasks.reminders import send_reminder

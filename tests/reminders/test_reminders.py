@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from ris import reminders
 from ris.channels.mail import MailConfigError, SmtpConfig
-from ris.settings import SiteSettings
+from ris.operations import reminders
+from ris.operations.summary import report_summary
+from ris.site.settings import SiteSettings
 from ris.store import db
 from ris.store.models import Channel, Delivery, DeliveryEvent, DeliveryStatus, ReportStatus
-from ris.summary import report_summary
 from tests.reminders.conftest import (
     NO_MAIL_RPPS,
     RADIOLOGIST_MAIL,

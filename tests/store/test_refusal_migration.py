@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session, SQLModel
 
-from ris import refusals
+from ris.lifecycle import refusals
 from ris.store import db
 from tests import factories
 

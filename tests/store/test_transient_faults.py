@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ris.config import DatabaseRetry, EngineConfigError
+from ris.site.engine import DatabaseRetry, EngineConfigError
 from ris.store import claims, db
 from ris.store.models import EngineWorker
 from ris.store.transient import TransientDatabaseError, describe, is_transient

@@ -11,10 +11,11 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import refusals, reports, worklist
-from ris.demo import SPECIALISTS, sample_worklist
+from ris.lifecycle import refusals, reports
+from ris.operations.demo import SPECIALISTS, sample_worklist
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, Correspondent, Report, ReportRecipient, ReportStatus
+from ris.worklist import loader as worklist
 
 NEW_BODY = "Indication : vertiges.\nRésultats : aspect modifié après relecture."
 

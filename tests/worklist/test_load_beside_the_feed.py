@@ -17,11 +17,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, create_engine, func, select
 
-from ris import worklist
 from ris.hl7v2 import mllp
 from ris.identity.intake import IntakePolicy, PamIntake
 from ris.store import db
 from ris.store.models import Patient
+from ris.worklist import loader as worklist
 from tests.cli_process import RIS, isolated_env
 from tests.conftest import ROOT, add_user
 from tests.reliability.pam_messages import msa, pam

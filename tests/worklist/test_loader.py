@@ -11,8 +11,7 @@ from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import worklist
-from ris.demo import sample_worklist
+from ris.operations.demo import sample_worklist
 from ris.store import db
 from ris.store.models import (
     AuditEntry,
@@ -25,6 +24,7 @@ from ris.store.models import (
     ReportStatus,
     WorklistItem,
 )
+from ris.worklist import loader as worklist
 from tests.conftest import ROOT
 
 LOADER = "10001234567"  # the demo's administrator (acting_users): worklist.load

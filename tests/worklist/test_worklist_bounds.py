@@ -14,11 +14,12 @@ from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from ris import worklist, worklist_reader
-from ris.demo import sample_worklist
-from ris.settings import IntakeLimits
+from ris.operations.demo import sample_worklist
+from ris.site.settings import IntakeLimits
 from ris.store import db
 from ris.store.models import Correspondent, Exam, Patient, Report
+from ris.worklist import loader as worklist
+from ris.worklist import reader as worklist_reader
 
 LOADER = "10001234567"  # the demo's administrator (acting_users)
 pytestmark = pytest.mark.usefixtures("acting_users")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from ris import refusals, worklist
-from ris.demo import sample_worklist
+from ris.lifecycle import refusals
+from ris.operations.demo import sample_worklist
 from ris.store.models import AuditEntry, Patient, PatientRefusal, Report
+from ris.worklist import loader as worklist
 
 
 def _patient(session, ipp: str) -> Patient:

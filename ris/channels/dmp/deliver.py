@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from ris import routing
 from ris.channels.dmp import header as cda_header
 from ris.channels.dmp import transactions, vihf
 from ris.channels.dmp.client import DmpConfig, Request
 from ris.channels.dmp.metadata import Submission, SubmissionIds
-from ris.distribution import DELETE, REACHED, VISIBILITY, dmp_submissions
 from ris.identity.partners import record_partner_exchange
-from ris.settings import SiteSettings
+from ris.lifecycle import routing
+from ris.lifecycle.distribution import DELETE, REACHED, VISIBILITY, dmp_submissions
+from ris.site.settings import SiteSettings
 from ris.store import blobs, deliveries
 from ris.store import documents as stored_documents
 from ris.store.models import Channel, Delivery, DeliveryStatus

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ris.channels.hl7.vocabulary import METADATA
 from ris.hl7v2.datatypes import yes_no
-from ris.routing import DistributionFlags
+from ris.lifecycle.routing import DistributionFlags
 
 # One allowed-values string per metadata flag, in METADATA order.
 ROWS: tuple[tuple[str, ...], ...] = (

@@ -16,7 +16,6 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Group, Message, Segment
 from hl7apy.parser import parse_segment
 
-from ris import routing
 from ris.channels.hl7 import participants
 from ris.channels.hl7.matrix import flag_values, matrix_violation
 from ris.channels.hl7.vocabulary import (
@@ -40,8 +39,9 @@ from ris.hl7v2.er7 import escape
 from ris.hl7v2.msh import build_msh
 from ris.identity.gate import ins_transmissible
 from ris.identity.pid_segment import PidValues, patient_mailbox, pid_values
-from ris.routing import DistributionFlags, PlannedDelivery
-from ris.settings import SiteSettings
+from ris.lifecycle import routing
+from ris.lifecycle.routing import DistributionFlags, PlannedDelivery
+from ris.site.settings import SiteSettings
 from ris.store.models import Channel, DeliveryStatus, utcnow
 from ris.store.reports import ReportBundle
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from ris import routing
 from ris.channels.hl7.message import Hl7RuleError, MatrixRefusal, Publication, render
 from ris.channels.hl7.vocabulary import ACTIONS
 from ris.documents.cda import carries_ins
 from ris.identity.gate import ins_refusal_reason
 from ris.identity.partners import record_partner_exchange
-from ris.routing import PFI, PlannedDelivery
-from ris.settings import SiteSettings
+from ris.lifecycle import routing
+from ris.lifecycle.routing import PFI, PlannedDelivery
+from ris.site.settings import SiteSettings
 from ris.store import blobs, deliveries
 from ris.store import documents as stored_documents
 from ris.store.models import Channel, Delivery, DeliveryStatus

@@ -3,8 +3,8 @@
 Z01 (DMP receipt), Z02 (MSSanté delivery notification), Z03 (MSSanté read notification). OBX-4 of the
 first OBX is the MSH-10 we sent, i.e. the hl7 delivery's idempotency key: it leads to the report version
 whose relayed deliveries (route "pfi") the receipt updates. A resend (`initial-r1`: the copies whose
-receipt failed, sent again by an administrator's retry with a new MSH-10, `ris.retry_relay`) speaks for
-the copies of the action it repeats.
+receipt failed, sent again by an administrator's retry with a new MSH-10, `ris.operations.retry_relay`)
+speaks for the copies of the action it repeats.
 
 A receipt moves a copy only as the status machine lets a receipt (`ris.store.delivery_states`): forward,
 from a copy that was sent. Anything else is refused (`ReceiptRefused`, the text naming the rule) and the
@@ -22,8 +22,8 @@ from ris.channels.hl7.vocabulary import ZAM_TRIGGERS
 from ris.hl7v2.ack_reader import AckError, read_errors
 from ris.hl7v2.er7 import segments
 from ris.identity.pid_segment import PATIENT_MAIL_DOMAIN
-from ris.retry_relay import base_action
-from ris.routing import PFI
+from ris.lifecycle.routing import PFI
+from ris.operations.retry_relay import base_action
 from ris.store import deliveries, delivery_states
 from ris.store.models import AppliedReceipt, Channel, Delivery, DeliveryStatus, Exam, Patient, Report
 

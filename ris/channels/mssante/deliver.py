@@ -15,14 +15,14 @@ from email.message import EmailMessage
 
 from sqlmodel import Session
 
-from ris import routing
 from ris.channels.mssante import message as mail
 from ris.channels.mssante.sender import SenderUnavailable, sender_for
-from ris.distribution import DELETE, REACHED
 from ris.documents.cda import carries_ins
 from ris.identity.gate import ins_refusal_reason
 from ris.identity.partners import record_partner_exchange
-from ris.settings import SiteSettings
+from ris.lifecycle import routing
+from ris.lifecycle.distribution import DELETE, REACHED
+from ris.site.settings import SiteSettings
 from ris.store import blobs, deliveries
 from ris.store import documents as stored_documents
 from ris.store.models import Channel, Delivery, DeliveryStatus

@@ -9,9 +9,9 @@ delivery: nothing ever goes twice.
 
 Who asked is recorded with the delivery, before the run that sends it starts: the user `ris mss send`
 checked (a Pro Santé Connect login, or `--by` where the site allows it), whose run then carries only the
-delivery's id, as `ris delivery retry` does with its requests (`ris.retry`). A run started from the
-Prefect UI with an address proves nobody: it is recorded as the UI (`ris.retry.UI_ACTOR`), and may send
-only to an address the imported directory lists.
+delivery's id, as `ris delivery retry` does with its requests (`ris.operations.retry`). A run started from
+the Prefect UI with an address proves nobody: it is recorded as the UI
+(`ris.operations.retry.UI_ACTOR`), and may send only to an address the imported directory lists.
 
 The address is checked against the directory when it knows it: a mailbox it lists is named in the answer
 and the audit; one it does not list is refused unless the user says it is unpublished (`unlisted`).
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from ris import routing
 from ris.channels.mssante.message import PATIENT_DOMAIN
 from ris.ids import delivery_key
+from ris.lifecycle import routing
 from ris.store import audit, deliveries
 from ris.store import documents as stored_documents
 from ris.store.models import (

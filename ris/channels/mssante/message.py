@@ -18,7 +18,7 @@ from typing import Literal
 
 from ris.channels.mssante import xdm
 from ris.channels.mssante.sender import SenderBox, application_box
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 
 PATIENT_DOMAIN = "patient.mssante.fr"
 Audience = Literal["ps", "patient"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from ris.settings import MssanteSending
+from ris.site.settings import MssanteSending
 from ris.store.models import DirectoryMailbox, DirectoryPerson
 from ris.store.reports import correspondent_by_rpps
 

@@ -19,7 +19,7 @@ from ris.directory.extraction import ExtractionRefused
 
 if TYPE_CHECKING:  # `blocks` imports this module for NotConfigured: it stays light
     from ris.channels.mssante.receipts import ImapConfig
-    from ris.settings import SiteSettings
+    from ris.site.settings import SiteSettings
 
 CONFIGURE = "in the Prefect UI (Blocks) or with `ris configure site.toml`"
 

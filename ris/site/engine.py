@@ -72,7 +72,8 @@ class DatabaseRetry:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Process-level configuration. Site settings (facility, RGPD text, delays) live in `ris.settings`."""
+    """Process-level configuration. Site settings (facility, RGPD text, delays) live in
+    `ris.site.settings`."""
 
     data_dir: Path
     database_url: str

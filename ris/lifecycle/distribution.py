@@ -1,6 +1,6 @@
 """Planning the deliveries of a validated version: one row per channel x recipient x action, created once.
 
-Routing (`ris.routing`) decides who gets what and why not; this records it. Each row gets its
+Routing (`ris.lifecycle.routing`) decides who gets what and why not; this records it. Each row gets its
 idempotency key here, once: re-planning keeps existing rows untouched, so a retry, a re-run or a crash
 never mints a second key.
 
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from ris import routing
 from ris.ids import delivery_key
-from ris.routing import PFI, PlannedDelivery
-from ris.settings import DmpSending, SiteSettings
+from ris.lifecycle import routing
+from ris.lifecycle.routing import PFI, PlannedDelivery
+from ris.site.settings import DmpSending, SiteSettings
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus
 from ris.store.reports import ReportBundle, load_bundle

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from ris import routing
 from ris.channels.hl7.message import MatrixRefusal, Publication, render
 from ris.channels.hl7.publish import RELAY_FAILED, Attempt, load_cda
 from ris.documents.cda import carries_ins
 from ris.identity.gate import ins_refusal_reason
 from ris.ids import delivery_key
-from ris.routing import PFI
-from ris.settings import SiteSettings
+from ris.lifecycle import routing
+from ris.lifecycle.routing import PFI
+from ris.site.settings import SiteSettings
 from ris.store import deliveries
 from ris.store.models import Channel, Delivery, DeliveryStatus
 from ris.store.reports import load_bundle

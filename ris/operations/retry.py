@@ -5,7 +5,7 @@ What is retried is grouped into units, each sent by one sender of its kind (`sen
   MSH-10; the relayed copies that failed with it (reason `PFI message failed: …`) go back to pending.
 - `relay`: copies the PFI relayed whose receipt (ZAM Z01 / Z02) reported a failure. The PFI filed the
   message, so sending it again would be a duplicate; they leave in a new message of the same action
-  carrying only them, with a new MSH-10 (`ris.retry_relay`).
+  carrying only them, with a new MSH-10 (`ris.operations.retry_relay`).
 - `direct:<channel>`: a copy the engine sends itself (MSSanté today, DMP when it comes), with the same
   Message-ID; a failure reported later by a DSN makes one more attempt.
 - `reminder`: a reminder mail, same Message-ID.
@@ -31,9 +31,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ris.channels.hl7.publish import RELAY_FAILED, relayed
-from ris.distribution import DELETE
-from ris.retry_relay import base_action, carried, ensure_resend, is_resend, resends
-from ris.routing import PFI
+from ris.lifecycle.distribution import DELETE
+from ris.lifecycle.routing import PFI
+from ris.operations.retry_relay import base_action, carried, ensure_resend, is_resend, resends
 from ris.store import audit, deliveries
 from ris.store.models import (
     Channel,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ris.identity.gate import ins_refusal_reason
-from ris.settings import DmpSending
+from ris.site.settings import DmpSending
 from ris.store.models import Channel, Correspondent, DeliveryStatus
 from ris.store.reports import ReportBundle
 

@@ -10,10 +10,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from ris.context_settings import ContextCalls
 from ris.identity.justificatifs import JustificatifPolicy
 from ris.identity.verification_contract import VerificationContract
-from ris.listener_settings import ListenerSettings
+from ris.site.contextual_calls import ContextCalls
+from ris.site.listeners import ListenerSettings
 from ris.text_rules import one_line
 from ris.tls.settings import TlsSettings
 

@@ -32,7 +32,7 @@ from sqlmodel import Session, select
 from ris.channels.mail import Reminder, SmtpConfig, reminder_message
 from ris.clock import aware
 from ris.ids import delivery_key
-from ris.settings import SiteSettings
+from ris.site.settings import SiteSettings
 from ris.store import deliveries
 from ris.store.models import (
     Channel,

@@ -37,7 +37,6 @@ from pydantic import (
 )
 from sqlmodel import Session, select
 
-from ris import refusals, reports, specialties, worklist_reader
 from ris.directory.referenced import directory_address
 from ris.identity import registry
 from ris.identity.actors import IDENTITY_WRITE, Actor
@@ -46,7 +45,9 @@ from ris.identity.errors import IdentityRuleError
 from ris.identity.nir import INS_OIDS, check_matricule
 from ris.identity.status import holds_insi_traits
 from ris.ids import new_oid
-from ris.settings import IntakeLimits
+from ris.lifecycle import refusals, reports
+from ris.site import specialties
+from ris.site.settings import IntakeLimits
 from ris.store import audit
 from ris.store.models import (
     Correspondent,
@@ -61,6 +62,7 @@ from ris.store.models import (
 )
 from ris.store.reports import correspondent_by_rpps
 from ris.text_rules import free_text, one_line
+from ris.worklist import reader as worklist_reader
 
 Rpps = Annotated[str, Field(pattern=r"^\d{11}$", description="RPPS number, 11 digits")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -440,7 +442,8 @@ def _same_exam(session: Session, known: Exam, rec: ExamIn, key: str, patient: Pa
     return UNCHANGED
 
 
-# A report's refusal overrides change through `ris.refusals.override` (who and when are kept beside them).
+# A report's refusal overrides change through `ris.lifecycle.refusals.override` (who and when are kept
+# beside them).
 _OVERRIDES = {"refuse_mss_patient": RefusalChannel.mss_patient, "refuse_mss_ps": RefusalChannel.mss_ps}
 
 
@@ -717,7 +720,7 @@ def load_file(
     stop: Callable[[], bool] | None = None,
     limits: IntakeLimits | None = None,
 ) -> LoadReport:
-    """`load` of a worklist file, read with bounded memory (ris.worklist_reader): a file that cannot be
+    """`load` of a worklist file, read with bounded memory (ris.worklist.reader): a file that cannot be
     read whole as a worklist (not UTF-8, not JSON, a record too large or nested too deep) is refused in one
     line (RecordRefused) before anything is stored."""
     limits = limits or IntakeLimits()
