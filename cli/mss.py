@@ -127,7 +127,7 @@ def render_command(
                 status=DeliveryStatus.pending,
                 idempotency_key=f"preview-{report_id}-v{number}",
             )
-            blocked = routing.gate(load_bundle(session, report_id, number), channel)
+            blocked = routing.withheld_because(load_bundle(session, report_id, number), channel)
             mailboxes = personal_mailboxes(asyncio.run(load_certificate_pool()))
             message = deliver.render(session, row, settings, now=utcnow(), to=to, mailboxes=mailboxes)
     except (NotFound, DocumentError, deliver.MssRuleError, SenderUnavailable) as exc:

@@ -178,16 +178,20 @@ def test_a_deleted_report_takes_no_override(session):
 
 
 def test_the_release_of_a_held_back_copy_reads_the_effective_refusal(session):
-    """routing.gate (evaluated again when the announcement releases the copy, and when each copy leaves)
-    sees a refusal the patient recorded after validation, and a report override that allows the mail."""
+    """routing.withheld_because (evaluated again when the announcement releases the copy, and when each copy
+    leaves) sees a refusal the patient recorded after validation, and a report override that allows
+    the mail."""
     bundle = factories.validated_report(session, announcement_required=True)
-    assert routing.gate(bundle, Channel.mss_patient) is None
+    assert routing.withheld_because(bundle, Channel.mss_patient) is None
     refusals.record(session, bundle.patient, "mss-patient", True, RPPS)
     session.commit()
-    assert routing.gate(load_bundle(session, bundle.report.id), Channel.mss_patient) == PATIENT_REASON
+    assert (
+        routing.withheld_because(load_bundle(session, bundle.report.id), Channel.mss_patient)
+        == PATIENT_REASON
+    )
     refusals.override(session, bundle.report, "mss-patient", False, RPPS)
     session.commit()
-    assert routing.gate(load_bundle(session, bundle.report.id), Channel.mss_patient) is None
+    assert routing.withheld_because(load_bundle(session, bundle.report.id), Channel.mss_patient) is None
 
 
 def test_a_report_level_refusal_given_at_creation_still_blocks(session):

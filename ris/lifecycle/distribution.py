@@ -201,7 +201,7 @@ def _release_actions(session: Session, report_id: str, version: int) -> list[str
     bundle = load_bundle(session, report_id, version)
     if routing.announcement_pending(bundle):
         return []
-    block = routing.gate(bundle, Channel.mss_patient)  # evaluated again now (mssante.md §4)
+    block = routing.withheld_because(bundle, Channel.mss_patient)  # evaluated again now (mssante.md §4)
     rows = deliveries.for_version(session, report_id, version)
     _release_waiting(
         session, [r for r in rows if r.route == "direct"], block

@@ -61,7 +61,7 @@ def recipient_key(person: Correspondent) -> str:
     return person.mss_address or f"rpps:{person.rpps or person.id}"
 
 
-def gate(bundle: ReportBundle, channel: Channel, dmp: DmpSending | None = None) -> str | None:
+def withheld_because(bundle: ReportBundle, channel: Channel, dmp: DmpSending | None = None) -> str | None:
     """Why the version may not go over `channel` now, in the user's terms; None when it may. Evaluated
     when the deliveries are planned and again when each copy leaves (a refusal, a user block or a lost
     qualification recorded meanwhile still counts: mssante.md §4, INS rule 28). `dmp`: the site's DMP
@@ -118,11 +118,11 @@ def plan(
     if pfi:
         planned.append(PlannedDelivery(Channel.hl7, PFI, DeliveryStatus.pending, None, PFI))
 
-    add(Channel.dmp, DMP, gate(bundle, Channel.dmp, dmp))
+    add(Channel.dmp, DMP, withheld_because(bundle, Channel.dmp, dmp))
     for person in ps_recipients(bundle):
         no_address = None if person.mss_address else "correspondent has no MSSanté address"
-        add(Channel.mss_ps, recipient_key(person), gate(bundle, Channel.mss_ps) or no_address)
-    patient_block = gate(bundle, Channel.mss_patient)
+        add(Channel.mss_ps, recipient_key(person), withheld_because(bundle, Channel.mss_ps) or no_address)
+    patient_block = withheld_because(bundle, Channel.mss_patient)
     add(Channel.mss_patient, PATIENT, patient_block, waiting=announcement_pending(bundle))
     return planned
 

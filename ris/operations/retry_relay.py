@@ -91,7 +91,9 @@ def prepare(session: Session, message_id: int, settings: SiteSettings) -> Attemp
     copies = carried(session, message)
     bundle = load_bundle(session, message.report_id, message.version)
     for row in copies:
-        reason = routing.gate(bundle, row.channel) if row.status is DeliveryStatus.pending else None
+        reason = (
+            routing.withheld_because(bundle, row.channel) if row.status is DeliveryStatus.pending else None
+        )
         if reason:
             deliveries.set_status(session, row, DeliveryStatus.blocked, f"at send time: {reason}")
     if not any(row.status is DeliveryStatus.pending for row in copies):

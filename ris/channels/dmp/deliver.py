@@ -123,7 +123,7 @@ def prepare(
     if row.status in REACHED or row.status in (DeliveryStatus.blocked, DeliveryStatus.waiting_announcement):
         return Attempt(row.id, row.status, row.report_id, row.version)
     bundle = load_bundle(session, row.report_id, row.version)
-    reason = routing.gate(bundle, Channel.dmp, settings.dmp) if row.action != DELETE else None
+    reason = routing.withheld_because(bundle, Channel.dmp, settings.dmp) if row.action != DELETE else None
     if reason:
         deliveries.set_status(session, row, DeliveryStatus.blocked, f"at send time: {reason}")
         return Attempt(row.id, row.status, row.report_id, row.version)

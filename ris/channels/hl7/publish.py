@@ -168,7 +168,9 @@ def _gates_allow_sending(session: Session, hl7: Delivery, others: list[Delivery]
     must be rebuilt without it before anything leaves."""
     bundle = load_bundle(session, hl7.report_id, hl7.version)
     for row in others:
-        reason = routing.gate(bundle, row.channel) if row.status is DeliveryStatus.pending else None
+        reason = (
+            routing.withheld_because(bundle, row.channel) if row.status is DeliveryStatus.pending else None
+        )
         if reason:
             deliveries.set_status(session, row, DeliveryStatus.blocked, f"at send time: {reason}")
     if ins_refusal_reason(bundle.patient) is None:

@@ -146,7 +146,7 @@ def request(
     address = check_address(to)
     number = _version(session, report_id, version)
     bundle = load_bundle(session, report_id, number)
-    if blocked := routing.gate(bundle, Channel.mss_ps):
+    if blocked := routing.withheld_because(bundle, Channel.mss_ps):
         raise ManualSendRefused(f"report {report_id}: not sent to professionals: {blocked}")
     if stored_documents.find(session, report_id, number) is None:
         raise ManualSendRefused(
