@@ -12,7 +12,7 @@ from blocks import DEFAULT_NAME
 from blocks.certificates import load_certificate_pool
 from ris.auth.certificates import for_acting, for_insi
 from ris.identity.insi_client import InsiClient, InsiSettings, bundled_wsdl
-from ris.identity.verification_contract import VerificationContract
+from ris.site.insi_verification import VerificationContract
 from ris.tls import TlsSettings
 
 

@@ -10,6 +10,7 @@ from cli.acting import acting
 from cli.common import fail
 from ris.auth import roles
 from ris.lifecycle import refusals
+from ris.store import refusals as stored_refusals
 from ris.store.db import in_unit_of_work
 from ris.store.models import RefusalChannel, Report
 from ris.store.reports import NotFound, get_report
@@ -52,7 +53,7 @@ def refusal(
     value = True if refuse else False if withdraw else None
     by = acting(by, roles.REPORT_EDIT).rpps
 
-    def record(session: Session) -> tuple[Report, RefusalChannel, bool, refusals.Refusals]:
+    def record(session: Session) -> tuple[Report, RefusalChannel, bool, stored_refusals.Refusals]:
         try:
             report = get_report(session, report_id)
         except NotFound:
@@ -64,7 +65,7 @@ def refusal(
             changed = refusals.override(session, report, which, value, by)
         except refusals.RefusalRuleError as exc:
             fail(str(exc))
-        return report, which, changed, refusals.for_report(session, report, exam_patient)
+        return report, which, changed, stored_refusals.for_report(session, report, exam_patient)
 
     report, which, changed, now = in_unit_of_work(record)
     setting = {True: "refused for this report", False: "allowed for this report", None: "follows the patient"}

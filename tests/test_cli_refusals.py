@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from ris.lifecycle import refusals
 from ris.operations.demo import sample_worklist
+from ris.store import refusals as stored_refusals
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, PatientRefusal, Report
 from ris.worklist import loader as worklist
@@ -140,7 +141,10 @@ def test_a_report_override_allows_refuses_and_follows_the_patient(db_url):
     with session_scope() as session:
         report = session.get(Report, report_id)
         assert (report.refuse_mss_patient, report.refuse_mss_ps) == (True, None)
-        assert refusals.for_report(session, report, refusals.patient_of(session, report)).source == "report"
+        assert (
+            stored_refusals.for_report(session, report, refusals.patient_of(session, report)).source
+            == "report"
+        )
     for output in (allowed.stdout, refused.stdout, follow.stdout):
         _no_traits(data, output)
 

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from ris.lifecycle import refusals, routing
 from ris.store import audit
+from ris.store import refusals as stored_refusals
 from ris.store.models import AuditEntry, Channel, PatientRefusal, ReportStatus
 from ris.store.reports import load_bundle
 from tests import factories
@@ -33,22 +34,22 @@ def _rows(*pairs: tuple[str, bool]) -> list[SimpleNamespace]:
 
 
 def test_nothing_recorded_means_no_refusal():
-    assert refusals.effective(_report(), []) == refusals.Refusals(False, False, "none", "none")
-    assert refusals.effective(None, []).source == "none"
+    assert stored_refusals.effective(_report(), []) == stored_refusals.Refusals(False, False, "none", "none")
+    assert stored_refusals.effective(None, []).source == "none"
 
 
 def test_the_latest_patient_row_decides_and_a_withdrawal_ends_a_refusal():
     rows = _rows(("mss-patient", True), ("mss-ps", True), ("mss-patient", False))
-    found = refusals.effective(_report(), rows)
+    found = stored_refusals.effective(_report(), rows)
     assert (found.mss_patient, found.mss_ps) == (False, True)
     assert (found.mss_patient_source, found.mss_ps_source, found.source) == ("patient", "patient", "patient")
 
 
 def test_a_report_override_wins_over_the_patient_either_way():
     rows = _rows(("mss-patient", True), ("mss-ps", False))
-    found = refusals.effective(_report(patient=False, ps=True), rows)
+    found = stored_refusals.effective(_report(patient=False, ps=True), rows)
     assert (found.mss_patient, found.mss_ps, found.source) == (False, True, "report")
-    mixed = refusals.effective(_report(ps=False), rows)
+    mixed = stored_refusals.effective(_report(ps=False), rows)
     assert (mixed.mss_patient, mixed.mss_patient_source, mixed.mss_ps_source) == (True, "patient", "report")
     assert mixed.source == "report"
 
@@ -59,7 +60,7 @@ histories = st.lists(st.tuples(st.sampled_from(refusals.CHANNELS), st.booleans()
 
 @given(history=histories, patient_override=overrides, ps_override=overrides)
 def test_effective_is_the_override_else_the_latest_patient_row(history, patient_override, ps_override):
-    found = refusals.effective(_report(patient_override, ps_override), _rows(*history))
+    found = stored_refusals.effective(_report(patient_override, ps_override), _rows(*history))
     for channel, override, value, source in [
         ("mss-patient", patient_override, found.mss_patient, found.mss_patient_source),
         ("mss-ps", ps_override, found.mss_ps, found.mss_ps_source),
@@ -85,7 +86,7 @@ def test_refusals_are_appended_attributed_and_audited(session):
     refusals.record(session, patient, "mss-ps", True, "worklist")
     refusals.record(session, patient, "mss-patient", False, RPPS, "majeure")
     session.commit()
-    rows = refusals.history(session, patient.id)
+    rows = stored_refusals.history(session, patient.id)
     assert [(r.channel, r.refused, r.by) for r in rows] == [
         ("mss-patient", True, RPPS),
         ("mss-ps", True, "worklist"),
@@ -141,7 +142,7 @@ def test_bad_input_names_the_field_and_stores_nothing(session, call, message):
     with pytest.raises(refusals.RefusalRuleError, match=message) as caught:
         call(session, bundle.patient)
     assert "PAT-TROIS" not in str(caught.value) and "DOMINIQUE" not in str(caught.value)
-    assert refusals.history(session, bundle.patient.id) == []
+    assert stored_refusals.history(session, bundle.patient.id) == []
 
 
 # --- the per-report override -----------------------------------------------------------------------------

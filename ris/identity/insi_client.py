@@ -8,7 +8,7 @@ orders an INSHISTO's elements otherwise). An answer that cannot be read is "INSi
 the call traced; one carrying a DOCTYPE is refused unread (entities are never resolved).
 
 The unit verification is NOT in the WSDL (ins.md §7.1 open point): `verify` builds its SOAP 1.2 envelope
-with lxml from the contract of `ris.identity.verification_contract` (site settings).
+with lxml from the contract of `ris.site.insi_verification` (site settings).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ris.identity.insi_result import (
     InsiUnreadable,
     parse_resultat,
 )
-from ris.identity.verification_contract import VerificationContract
+from ris.site.insi_verification import VerificationContract
 from ris.tls import TlsPolicy, TlsRefused, TlsSettings
 from ris.tls.http import async_client
 
@@ -260,7 +260,7 @@ class InsiClient:
         return await self._search(SEARCH_VITALE, query.as_dict(), saml_assertion)
 
     async def verify(self, matricule: str, oid: str, traits: TraitsQuery) -> InsiCall:
-        """Unit verification under the site's contract (ris.identity.verification_contract): the result's
+        """Unit verification under the site's contract (ris.site.insi_verification): the result's
         code is read by the contract (OK / KO); the call and the answer are kept whatever happens."""
         contract = self.settings.verification
         message_id = f"uuid:{uuid.uuid4()}"

@@ -11,8 +11,8 @@ identifier list the receiver knew in MRG-1 (INS added, changed or removed).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message, Segment
@@ -37,9 +37,6 @@ from ris.store.models import (
     WorklistItem,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from ris.identity.registry import Change
 
 DESTINATIONS = ("pfi",)
 # event -> (MSH-9, hl7apy structure)
@@ -81,6 +78,21 @@ def snapshot(patient: Patient, prior_ins: tuple[str, str] | None = None) -> dict
         prior_ins=list(prior_ins) if prior_ins else None,
     )
     return values
+
+
+@dataclass
+class Change:
+    """What a change did, for the caller to show and to propagate (rule 27). Made before the patient is
+    touched, so `prior_ins` is the INS downstream systems knew (qualified only, rule 28): an A47 names it."""
+
+    patient: Patient
+    changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    propagate: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    prior_ins: tuple[str, str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prior_ins = transmitted_ins(self.patient)
 
 
 def enqueue(session: Session, change: Change) -> list[OutboundMessage]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session, select
@@ -17,9 +16,9 @@ from ris.identity import gate, propagation
 from ris.identity.actors import IDENTITY_WRITE, INS_READ, SUPERUSER, Actor
 from ris.identity.errors import IdentityRuleError
 from ris.identity.insi_result import InsiIdentity
-from ris.identity.justificatifs import JustificatifPolicy
 from ris.identity.lexical import check_name
 from ris.identity.nir import check_matricule, nature
+from ris.identity.propagation import Change
 from ris.identity.status import (
     ATTRIBUTES,
     COMPLEMENTARY_TRAITS,
@@ -29,6 +28,7 @@ from ris.identity.status import (
     holds_insi_traits,
     insi_blocked,
 )
+from ris.site.justificatifs import JustificatifPolicy
 from ris.store import audit
 from ris.store.models import (
     IdentityStatus,
@@ -47,21 +47,6 @@ PROPAGATE_INS = "A47"
 
 class NotFound(LookupError):
     pass
-
-
-@dataclass
-class Change:
-    """What a change did, for the caller to show and to propagate (rule 27). Made before the patient is
-    touched, so `prior_ins` is the INS downstream systems knew (qualified only, rule 28): an A47 names it."""
-
-    patient: Patient
-    changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-    propagate: list[str] = field(default_factory=list)
-    alerts: list[str] = field(default_factory=list)
-    prior_ins: tuple[str, str] | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.prior_ins = propagation.transmitted_ins(self.patient)
 
 
 def _propagated(session: Session, change: Change) -> Change:

@@ -28,9 +28,10 @@ from ris.identity import insi_service, propagation
 from ris.identity.actors import ENGINE
 from ris.identity.insi_client import InsiCall, InsiFault, InsiUnavailable, TraitsQuery
 from ris.identity.insi_result import InsiIdentity
-from ris.identity.registry import PROPAGATE_INS, PROPAGATE_TRAITS, Change, open_worklist, set_status
+from ris.identity.propagation import Change
+from ris.identity.registry import PROPAGATE_INS, PROPAGATE_TRAITS, open_worklist, set_status
 from ris.identity.status import earned_status, insi_blocked
-from ris.identity.verification_contract import VerificationContract
+from ris.site.insi_verification import VerificationContract
 from ris.store import audit
 from ris.store.models import IdentityStatus, InsVerification, Patient, VerificationStatus, utcnow
 

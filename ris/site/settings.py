@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from ris.identity.justificatifs import JustificatifPolicy
-from ris.identity.verification_contract import VerificationContract
 from ris.site.contextual_calls import ContextCalls
+from ris.site.insi_verification import VerificationContract
+from ris.site.justificatifs import JustificatifPolicy
 from ris.site.listeners import ListenerSettings
 from ris.text_rules import one_line
 from ris.tls.settings import TlsSettings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -11,8 +11,16 @@ from ris.store import audit, blobs
 from ris.store.db import in_unit_of_work
 from ris.store.models import Document
 
-if TYPE_CHECKING:
-    from ris.documents import BuiltDocuments
+
+class Built(Protocol):
+    """What the store keeps of a version's built documents (`ris.documents.BuiltDocuments`): the store sits
+    below the documents and names only the fields it reads."""
+
+    pdf: bytes
+    cda: bytes
+    pdf_filename: str
+    document_id: str
+
 
 CDA_MEDIA_TYPE = "text/xml"
 PDF_MEDIA_TYPE = "application/pdf"
@@ -33,7 +41,7 @@ def stored_summary(session: Session, report_id: str, version: int) -> dict[str, 
     return summary(row) if row is not None else None
 
 
-def store(session: Session, report_id: str, version: int, built: BuiltDocuments) -> Document:
+def store(session: Session, report_id: str, version: int, built: Built) -> Document:
     """Keep the built documents of a version (audited). A second store of the same version raises
     IntegrityError at flush: the caller keeps the row stored first (same bytes)."""
     row = Document(
@@ -58,7 +66,7 @@ def store(session: Session, report_id: str, version: int, built: BuiltDocuments)
     return row
 
 
-def keep(report_id: str, version: int, built: BuiltDocuments) -> dict[str, str]:
+def keep(report_id: str, version: int, built: Built) -> dict[str, str]:
     """Store the built documents in their own unit of work, or, when a concurrent run of the same version
     stored its own first (same bytes), keep that one; returns the summary of the row kept."""
     try:
@@ -70,7 +78,7 @@ def keep(report_id: str, version: int, built: BuiltDocuments) -> dict[str, str]:
         return summary(winner)
 
 
-def rebuilt(report_id: str, version: int, built: BuiltDocuments, reason: str) -> dict[str, str]:
+def rebuilt(report_id: str, version: int, built: Built, reason: str) -> dict[str, str]:
     """Put documents rebuilt for the same version (same document id) in place of the stored ones, which
     never left, audited with the reason (INS rule 28 at send time)."""
 

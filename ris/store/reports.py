@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from ris.lifecycle import refusals as patient_refusals
+from ris.store import refusals as patient_refusals
 from ris.store.models import (
     Correspondent,
     Delivery,

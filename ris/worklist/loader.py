@@ -49,6 +49,7 @@ from ris.lifecycle import refusals, reports
 from ris.site import specialties
 from ris.site.settings import IntakeLimits
 from ris.store import audit
+from ris.store import refusals as stored_refusals
 from ris.store.models import (
     Correspondent,
     Exam,
@@ -392,7 +393,7 @@ def _same_patient(session: Session, known: Patient, rec: PatientIn, matricule: s
     values.update(status=rec.status, ins_matricule=matricule, ins_oid=rec.ins.oid if rec.ins else None)
     fields = _differences(known, values)
     if rec.refusals:
-        current = refusals.latest(refusals.history(session, known.id))
+        current = stored_refusals.latest(stored_refusals.history(session, known.id))
         for channel, refused in (
             (RefusalChannel.mss_patient, rec.refusals.mss_patient),
             (RefusalChannel.mss_ps, rec.refusals.mss_ps),

@@ -36,7 +36,7 @@ from ris.hl7v2 import mllp
 from ris.identity import verification, vigilance
 from ris.identity.insi_client import InsiCall, InsiUnavailable
 from ris.identity.intake import IntakePolicy, PamIntake
-from ris.identity.verification_contract import VerificationContract
+from ris.site.insi_verification import VerificationContract
 from ris.store import db
 from ris.store.models import (
     AuditEntry,

@@ -15,9 +15,9 @@ from ris.identity.actors import Actor
 from ris.identity.errors import IdentityRuleError, PermissionDenied
 from ris.identity.insi_client import InsiClient, InsiFault, InsiUnavailable, TraitsQuery, VitaleQuery
 from ris.identity.insi_result import InsiResponseRefused, Outcome
-from ris.identity.justificatifs import JustificatifPolicy
 from ris.identity.nir import nature
 from ris.identity.registry import apply_insi_identity, record_justificatif, set_attributes, validate_identity
+from ris.site.justificatifs import JustificatifPolicy
 from ris.store.models import AuditEntry, IdentityStatus, InsiExchange, WorklistItem
 from tests.identity.conftest import settings_for
 from tests.identity.helpers import CLERK, adrtrois

@@ -15,7 +15,7 @@ from cli.identity import app
 from ris.identity import insi_service
 from ris.identity.insi_client import InsiClient, InsiUnavailable, TraitsQuery, read_answer
 from ris.identity.insi_result import InsiUnreadable
-from ris.identity.verification_contract import VerificationContract
+from ris.site.insi_verification import VerificationContract
 from ris.store.models import InsiExchange
 from sandbox.insi import InsiSandbox
 from tests.identity.conftest import settings_for

@@ -12,7 +12,6 @@ from sqlmodel import Session, select
 
 from ris.identity import propagation
 from ris.identity.intake import IntakePolicy, PamIntake
-from ris.identity.justificatifs import JustificatifPolicy
 from ris.identity.registry import (
     Change,
     apply_insi_identity,
@@ -21,6 +20,7 @@ from ris.identity.registry import (
     set_attributes,
     validate_identity,
 )
+from ris.site.justificatifs import JustificatifPolicy
 from ris.site.settings import SiteSettings
 from ris.store.db import get_engine
 from ris.store.models import (

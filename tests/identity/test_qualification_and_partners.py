@@ -12,9 +12,9 @@ from blocks import DEFAULT_NAME
 from blocks.site import SiteSettingsBlock
 from cli.main import app
 from ris.identity import contextual_calls as context_calls
-from ris.identity.justificatifs import Justificatif, JustificatifPolicy
 from ris.operations.demo import sample_worklist
 from ris.site.contextual_calls import ContextCalls
+from ris.site.justificatifs import Justificatif, JustificatifPolicy
 from ris.site.settings import SiteSettings
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, ExchangeChannel, IdentityStatus, PartnerExchange, Patient

@@ -10,7 +10,6 @@ from sqlmodel import select
 from ris.identity import gate
 from ris.identity.actors import OPERATOR, Actor
 from ris.identity.errors import IdentityRuleError, PermissionDenied
-from ris.identity.justificatifs import JustificatifPolicy
 from ris.identity.partners import record_partner_exchange
 from ris.identity.registry import (
     apply_insi_identity,
@@ -22,6 +21,7 @@ from ris.identity.registry import (
     validate_identity,
     verification_failed,
 )
+from ris.site.justificatifs import JustificatifPolicy
 from ris.store.models import IdentityStatus, PartnerExchange, Patient, WorklistItem
 from tests.identity.helpers import CLERK, READER, SUPER, adrtrois, adrtrois_insi, audits, history
 

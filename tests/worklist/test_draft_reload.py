@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from ris.lifecycle import refusals, reports
 from ris.operations.demo import SPECIALISTS, sample_worklist
+from ris.store import refusals as stored_refusals
 from ris.store.db import session_scope
 from ris.store.models import AuditEntry, Correspondent, Report, ReportRecipient, ReportStatus
 from ris.worklist import loader as worklist
@@ -59,7 +60,7 @@ def test_a_reload_updates_a_draft_and_a_provisional_report_and_names_the_fields(
         "worklist",
     )
     assert _copies(session, draft["id"]) == {SPECIALISTS[1]["rpps"]}
-    assert refusals.for_report(session, row, refusals.patient_of(session, row)).mss_ps is True
+    assert stored_refusals.for_report(session, row, refusals.patient_of(session, row)).mss_ps is True
     [entry] = _updates(session, draft["id"])
     assert entry.actor == "worklist" and entry.detail["source"] == "worklist"
     assert entry.detail["fields"] == ["body", "mask_ps", "recipients"] and entry.detail["flags"] == {

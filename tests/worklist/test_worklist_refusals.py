@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from ris.lifecycle import refusals
 from ris.operations.demo import sample_worklist
+from ris.store import refusals as stored_refusals
 from ris.store.models import AuditEntry, Patient, PatientRefusal, Report
 from ris.worklist import loader as worklist
 
@@ -23,13 +23,13 @@ def test_patient_refusals_are_recorded_by_the_worklist_and_followed_by_its_repor
     session.commit()
     assert result.refused == []
     patient = _patient(session, data["patients"][0]["ipp"])
-    rows = refusals.history(session, patient.id)
+    rows = stored_refusals.history(session, patient.id)
     assert [(r.channel, r.refused, r.by) for r in rows] == [
         ("mss-patient", True, "worklist")
     ]  # no-op not kept
     report = session.get(Report, data["reports"][0]["id"])
     assert (report.refuse_mss_patient, report.refuse_mss_ps, report.refusal_override_by) == (None, None, None)
-    found = refusals.for_report(session, report, patient.id)
+    found = stored_refusals.for_report(session, report, patient.id)
     assert (found.mss_patient, found.mss_ps, found.source) == (True, False, "patient")
     assert (
         session.exec(select(AuditEntry).where(AuditEntry.action == "patient.refusal")).one().actor
@@ -53,13 +53,13 @@ def test_the_report_fields_are_overrides_with_who_and_when(session):
     allowed = session.get(Report, data["reports"][0]["id"])
     assert (allowed.refuse_mss_patient, allowed.refuse_mss_ps) == (False, None)
     assert allowed.refusal_override_by == "worklist" and allowed.refusal_override_at is not None
-    found = refusals.for_report(session, allowed, _patient(session, data["patients"][0]["ipp"]).id)
+    found = stored_refusals.for_report(session, allowed, _patient(session, data["patients"][0]["ipp"]).id)
     assert (found.mss_patient, found.mss_ps) == (
         False,
         True,
     )  # override for one channel, patient for the other
     refusing = session.get(Report, data["reports"][1]["id"])
-    found = refusals.for_report(session, refusing, _patient(session, data["patients"][1]["ipp"]).id)
+    found = stored_refusals.for_report(session, refusing, _patient(session, data["patients"][1]["ipp"]).id)
     assert (found.mss_patient, found.mss_ps, found.mss_ps_source) == (False, True, "report")
 
 
