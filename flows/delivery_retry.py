@@ -49,10 +49,10 @@ async def retry_delivery(
     run = str(flow_run.id) if flow_run.id else None
     mandate = await accept_request(request_id, reason, delivery_ids, report_id, channel, since, run)
     units = await select_retries(mandate)
-    gate = asyncio.Semaphore(max(1, max_concurrency))
+    slots = asyncio.Semaphore(max(1, max_concurrency))
 
     async def one(unit) -> None:
-        async with gate:
+        async with slots:
             dispatch = await reopen_unit(unit, mandate, run)
             if dispatch is None:
                 return
@@ -61,7 +61,7 @@ async def retry_delivery(
                 await release_announced(dispatch.report_id, dispatch.version)
 
     async def show(report: str) -> None:
-        async with gate:
+        async with slots:
             await link_retry_run(report)
             await publish_report_state(report)
 

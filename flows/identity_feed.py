@@ -14,15 +14,18 @@ import asyncio
 from prefect import flow
 
 from flows.names import IDENTITY_FEED_FLOW
+from ris.store.models import OutboundStatus
 from tasks.identity_feed import pending_queues, send_outbound
+
+ERROR = "error"  # the send task itself ended in error: its message stays pending in the outbox
 
 
 async def _send_in_order(message_ids: list[int], counts: dict[str, int]) -> None:
     for n, message_id in enumerate(message_ids):
         state = await send_outbound(message_id, return_state=True)
-        status = await state.aresult(raise_on_failure=False) if state.is_completed() else "error"
+        status = await state.aresult(raise_on_failure=False) if state.is_completed() else ERROR
         counts[status] = counts.get(status, 0) + 1
-        if status in ("pending", "error"):
+        if status in (OutboundStatus.pending, ERROR):
             counts["held"] += len(message_ids) - n - 1
             return
 
@@ -31,6 +34,6 @@ async def _send_in_order(message_ids: list[int], counts: dict[str, int]) -> None
 async def identity_feed() -> dict:
     """Send every pending outbox message; returns {patients, acknowledged, failed, pending, held, error}."""
     queues = await pending_queues()
-    counts = {"patients": len(queues), "acknowledged": 0, "failed": 0, "pending": 0, "held": 0, "error": 0}
+    counts = {"patients": len(queues), **{s.value: 0 for s in OutboundStatus}, "held": 0, ERROR: 0}
     await asyncio.gather(*(_send_in_order(ids, counts) for ids in queues))
     return counts
