@@ -26,9 +26,9 @@ from bench.report import machine, write_section
 from ris import documents
 from ris.channels.dmp import transactions
 from ris.channels.dmp.client import DmpConfig, client, post
-from ris.channels.dmp.header import read
 from ris.channels.dmp.metadata import Submission, SubmissionIds
 from ris.channels.dmp.vihf import Software
+from ris.documents.xds_metadata import read
 from ris.site.settings import SiteSettings
 from ris.store import db
 from sandbox.dmp import CLIENT_PASSPHRASE, DmpSandbox

@@ -9,7 +9,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
 from blocks import DEFAULT_NAME, load_saved
-from ris.channels.mail import SmtpConfig, is_loopback
+from ris.channels.mail import SmtpConfig, client_pair, is_loopback
 from ris.tls import TlsSettings
 
 
@@ -53,8 +53,7 @@ await mail.send(message, mail_sender_block.config())
     def _checked(self) -> MailSender:
         if self.security == "none" and not is_loopback(self.host):
             raise ValueError(f"security 'none' is allowed for a loopback host only, not {self.host!r}")
-        if (self.client_cert is None) != (self.client_key is None):
-            raise ValueError("client_cert and client_key: give both or neither")
+        client_pair(self.client_cert, self.client_key)
         if "@" not in self.from_address:
             raise ValueError(f"from_address {self.from_address!r}: must be a mail address")
         return self

@@ -9,6 +9,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
 from blocks import DEFAULT_NAME, load_saved
+from ris.channels.mail import client_pair
 from ris.channels.mssante.receipts import ImapConfig
 from ris.channels.mssante.smtp import OperatorConfig
 from ris.tls import TlsSettings
@@ -55,8 +56,7 @@ await submit(message, operator.config(), sender=..., recipient=..., envid=...)
 
     @model_validator(mode="after")
     def _checked(self) -> MssanteOperator:
-        if (self.client_cert is None) != (self.client_key is None):
-            raise ValueError("client_cert and client_key: give both or neither")
+        client_pair(self.client_cert, self.client_key)
         return self
 
     def imap_config(self, tls: TlsSettings | None = None) -> ImapConfig | None:

@@ -14,7 +14,7 @@ from prefect import task
 from blocks.certificates import load_certificate_pool
 from blocks.dmp import load_dmp_endpoint
 from blocks.site import load_site_settings
-from ris.auth.certificates import CertificateUnavailable, delivery_validator, for_dmp, select_certificate
+from ris.auth.certificates import for_dmp
 from ris.channels.dmp import deliver
 from ris.channels.dmp.client import DmpRefused, DmpTransient, post
 from ris.store import deliveries
@@ -27,6 +27,7 @@ from tasks.run_context import (
     sending_retries,
     settle_send,
 )
+from tasks.signing import choose_certificate
 
 RETRIES = 4
 
@@ -44,14 +45,14 @@ async def _send_dmp(delivery_id: int) -> str:
     settings = await load_site_settings()
     endpoint = await load_dmp_endpoint()
     config, signing = endpoint.config(settings.tls), None
-    pool = await load_certificate_pool()
-    if pool:  # RIS.AUTH.01: an SCM feeds the DMP with the validating radiologist's RPPS-Rang certificate
-        try:
-            validator = await unit_of_work(delivery_validator, delivery_id)
-            config, signing = for_dmp(config, select_certificate(pool, validator))
-        except CertificateUnavailable as exc:
-            log.warning("dmp delivery %s: no usable RPPS-Rang certificate, nothing sent", delivery_id)
-            return (await unit_of_work(deliveries.record_refused, delivery_id, f"certificate: {exc}")).value
+    # RIS.AUTH.01: an SCM feeds the DMP with the validating radiologist's RPPS-Rang certificate
+    choice = await choose_certificate(
+        await load_certificate_pool(), delivery_id, f"dmp delivery {delivery_id}"
+    )
+    if choice.refused is not None:
+        return choice.refused.value
+    if choice.certificate is not None:
+        config, signing = for_dmp(config, choice.certificate)
     attempt = await unit_of_work(
         deliver.prepare, delivery_id, settings, config, signing or endpoint.signing(), now=utcnow()
     )

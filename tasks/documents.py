@@ -11,9 +11,10 @@ from prefect import task
 
 from blocks.site import load_site_settings
 from ris import documents, process_pool
+from ris.documents.ins_at_send import REBUILD_REASON
 from ris.store import documents as stored
 from ris.store.db import unit_of_work
-from tasks.run_context import store_retries
+from tasks.run_context import run_logger, store_retries
 
 
 # Retried on a transient database fault only: a refused report (DocumentError) is refused again,
@@ -40,3 +41,10 @@ async def rebuild_documents(report_id: str, version: int, reason: str) -> dict[s
     facts = await unit_of_work(documents.collect_version, report_id, version, settings)
     built = await process_pool.shared().run(documents.render, facts, settings)
     return await asyncio.to_thread(stored.rebuilt, report_id, version, built, reason)
+
+
+async def rebuild_without_ins(report_id: str, version: int, what: str) -> None:
+    """INS rule 28 at send time: the identity is no longer qualified and the stored CDA carries its INS
+    (`ris.documents.ins_at_send`), so the documents are rebuilt without it before `what` leaves."""
+    run_logger(__name__).warning("%s: identity no longer qualified, documents rebuilt without the INS", what)
+    await rebuild_documents(report_id, version, REBUILD_REASON)

@@ -21,7 +21,7 @@ from ris.lifecycle.distribution import version_action
 from ris.site.settings import SiteSettings
 from ris.store.db import unit_of_work
 from ris.store.models import DeliveryStatus
-from tasks.documents import rebuild_documents
+from tasks.documents import rebuild_without_ins
 from tasks.run_context import SendRecorders, run_logger, sending_retries, settle_send
 
 RETRIES = 5
@@ -45,12 +45,7 @@ async def publish_hl7(report_id: str, version: int, action: str = "initial") -> 
     endpoint = await load_pfi_endpoint()
     attempt = await unit_of_work(publish.prepare, report_id, version, action, settings)
     if attempt.rebuild:
-        log.warning(
-            "report %s v%s: identity no longer qualified, documents rebuilt without the INS",
-            report_id,
-            version,
-        )
-        await rebuild_documents(report_id, version, "identity no longer qualified at send time (INS rule 28)")
+        await rebuild_without_ins(report_id, version, f"report {report_id} v{version}")
         attempt = await unit_of_work(publish.prepare, report_id, version, action, settings)
     if attempt.er7 is None:
         log.info(

@@ -17,23 +17,16 @@ from blocks import BlockNotSaved
 from blocks.certificates import load_certificate_pool
 from blocks.mssante import load_mssante_operator
 from blocks.site import load_site_settings
-from ris.auth.certificates import (
-    CertificateUnavailable,
-    for_mssante,
-    personal_mailboxes,
-    select_certificate,
-    version_validator,
-)
+from ris.auth.certificates import for_mssante, personal_mailboxes
 from ris.channels.mail import MailRefused, MailTransient
 from ris.channels.mssante import deliver, manual, receipts
 from ris.channels.mssante.smtp import submit
 from ris.operations import scheduled
 from ris.operations.retry import UI_ACTOR
-from ris.store import deliveries
 from ris.store.db import in_unit_of_work, unit_of_work
 from ris.store.models import utcnow
 from ris.tls import CertificateRevoked
-from tasks.documents import rebuild_documents
+from tasks.documents import rebuild_without_ins
 from tasks.run_context import (
     SendRecorders,
     run_logger,
@@ -42,6 +35,7 @@ from tasks.run_context import (
     settle_send,
     store_retries,
 )
+from tasks.signing import choose_certificate
 
 RETRIES = 4
 
@@ -66,12 +60,7 @@ async def _send_mss(delivery_id: int) -> str:
     mailboxes = personal_mailboxes(pool)  # RIS.MSS.24: the radiologists' own, when the site sends from them
     attempt = await unit_of_work(deliver.prepare, delivery_id, settings, now=utcnow(), mailboxes=mailboxes)
     if attempt.rebuild:
-        log.warning(
-            "mss delivery %s: identity no longer qualified, documents rebuilt without the INS", delivery_id
-        )
-        await rebuild_documents(
-            attempt.report_id, attempt.version, "identity no longer qualified at send time (INS rule 28)"
-        )
+        await rebuild_without_ins(attempt.report_id, attempt.version, f"mss delivery {delivery_id}")
         attempt = await unit_of_work(
             deliver.prepare, delivery_id, settings, now=utcnow(), mailboxes=mailboxes
         )
@@ -80,13 +69,12 @@ async def _send_mss(delivery_id: int) -> str:
         return attempt.status.value
     message = attempt.message
     config = operator.config(settings.tls)
-    if pool:  # RIS.MSS.24: an SCM sends with the validating radiologist's RPPS-Rang certificate
-        try:
-            validator = await unit_of_work(version_validator, attempt.report_id, attempt.version)
-            config = for_mssante(config, select_certificate(pool, validator))
-        except CertificateUnavailable as exc:
-            log.warning("mss delivery %s: no usable RPPS-Rang certificate, nothing sent", delivery_id)
-            return (await unit_of_work(deliveries.record_refused, delivery_id, f"certificate: {exc}")).value
+    # RIS.MSS.24: an SCM sends with the validating radiologist's RPPS-Rang certificate
+    choice = await choose_certificate(pool, delivery_id, f"mss delivery {delivery_id}")
+    if choice.refused is not None:
+        return choice.refused.value
+    if choice.certificate is not None:
+        config = for_mssante(config, choice.certificate)
 
     async def send() -> tuple[str, bool]:
         return await submit(

@@ -14,11 +14,12 @@ from prefect import task
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
 from ris import clock
+from ris.channels.hl7 import publish
 from ris.operations import retry, retry_relay
 from ris.store.db import unit_of_work
 from ris.store.models import Channel
 from tasks.dmp import send_dmp
-from tasks.documents import rebuild_documents
+from tasks.documents import rebuild_without_ins
 from tasks.hl7 import publish_hl7, send_to_pfi
 from tasks.mssante import send_mss
 from tasks.reminders import send_reminder
@@ -41,7 +42,7 @@ async def resend_relayed(message_id: int) -> str:
     attempt = await unit_of_work(retry_relay.prepare, message_id, settings)
     if attempt.rebuild:
         report_id, version = await unit_of_work(retry.report_of, message_id)
-        await rebuild_documents(report_id, version, "identity no longer qualified at send time (INS rule 28)")
+        await rebuild_without_ins(report_id, version, f"hl7 resend {message_id}")
         attempt = await unit_of_work(retry_relay.prepare, message_id, settings)
     if attempt.er7 is None:
         log.info("hl7 resend %s is %s, nothing to send", message_id, attempt.status.value)
@@ -51,8 +52,8 @@ async def resend_relayed(message_id: int) -> str:
         settings,
         attempt,
         what=f"hl7 resend {message_id}",
-        rejected=retry_relay.record_rejected,
-        transient=retry_relay.record_transient,
+        rejected=publish.record_rejected,
+        transient=publish.record_transient,
         accepted=retry_relay.record_accepted,
     )
 

@@ -132,10 +132,17 @@ def version_validator(session: Session, report_id: str, version: int) -> str:
     ).one()
 
 
-def delivery_validator(session: Session, delivery_id: int) -> str:
-    """The RPPS of the radiologist who validated the version a delivery carries."""
+def delivery_certificate(
+    session: Session,
+    pool: Sequence[RppsRangCertificate],
+    delivery_id: int,
+    *,
+    now: dt.datetime | None = None,
+) -> RppsRangCertificate:
+    """The certificate a delivery leaves with from an SCM (MSSanté RIS.MSS.24, DMP RIS.AUTH.01): that of the
+    radiologist who validated the version it carries; CertificateUnavailable when none is usable."""
     row = session.get(Delivery, delivery_id)
-    return version_validator(session, row.report_id, row.version)
+    return select_certificate(pool, version_validator(session, row.report_id, row.version), now=now)
 
 
 def for_mssante(config: SmtpSettings, certificate: RppsRangCertificate) -> SmtpSettings:

@@ -4,9 +4,11 @@ and the send itself.
 TLS is STARTTLS or implicit TLS, TLS 1.2 at least, the server certificate verified against the configured
 CA bundle (the system CAs when none) and checked for revocation before anything is sent (`ris.tls`). A
 plain connection is allowed to a loopback host only. Faults are sorted the way the engine retries: 4xx
-replies, connection faults and an unknown revocation status are transient (`MailTransient`), 5xx replies
-and a revoked server certificate are permanent (`MailRefused`, with the code and text). The Message-ID is
-the delivery's idempotency key, minted once: a retry after a crash resends the very same message id.
+replies, connection faults and an unknown revocation status are transient (`MailTransient`), 5xx replies,
+a server certificate not trusted or revoked and a refused TLS handshake are permanent (`MailRefused`, with
+the code and text): `fault`, the one sorting of SMTP faults, which the MSSanté sender uses too. The
+Message-ID is the delivery's idempotency key, minted once: a retry after a crash resends the very same
+message id.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ def tls_refusal(exc: TlsRefused) -> MailRefused | MailTransient:
     return MailTransient(reason) if isinstance(exc, RevocationUnknown) else MailRefused(reason)
 
 
+def client_pair(client_cert: str | None, client_key: str | None) -> None:
+    """A client certificate goes with its private key: both or neither (the relay's and the operator's)."""
+    if (client_cert is None) != (client_key is None):
+        raise MailConfigError("client_cert and client_key: give both or neither")
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -89,8 +97,7 @@ class SmtpConfig:
             raise MailConfigError(
                 f"security 'none': allowed for a loopback host only, not {self.host!r} (use starttls or tls)"
             )
-        if (self.client_cert is None) != (self.client_key is None):
-            raise MailConfigError("client_cert and client_key: give both or neither")
+        client_pair(self.client_cert, self.client_key)
         if "@" not in self.from_address:
             raise MailConfigError(f"from_address {self.from_address!r}: must be a mail address")
 
@@ -178,24 +185,71 @@ def reminder_message(
     return message
 
 
-def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
-    return f"SMTP {exc.code} {exc.message}".strip()[:400]
+def reply_fault(code: int, text: str) -> MailRefused | MailTransient:
+    """An SMTP reply that refused: a 5xx for good, a 4xx for now."""
+    reason = f"SMTP {code} {text}".strip()[:400]
+    return MailRefused(reason, code) if code >= 500 else MailTransient(reason)
+
+
+def fault(exc: TlsRefused | OSError | aiosmtplib.SMTPException) -> MailRefused | MailTransient:
+    """A fault of an SMTP exchange (the relay's or the MSSanté operator's), sorted as the engine retries it:
+    5xx replies and TLS trust failures (the certificate, the handshake) for good, 4xx replies and
+    connection faults for now. aiosmtplib wraps a failed handshake in its connection errors: the cause
+    decides."""
+    if isinstance(exc, TlsRefused):
+        return tls_refusal(exc)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refused = exc.recipients[0]
+        return reply_fault(refused.code, refused.message)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return reply_fault(exc.code, exc.message)
+    cause = exc
+    if isinstance(
+        exc, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError)
+    ):
+        cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return MailRefused(f"TLS: server certificate not trusted ({cause.verify_message})")
+    if isinstance(cause, ssl.SSLError):
+        return MailRefused(f"TLS handshake refused: {cause.reason or cause}"[:400])
+    return MailTransient(f"{type(exc).__name__}: {exc}"[:400])
+
+
+def refused_recipient(errors: dict[str, aiosmtplib.SMTPResponse]) -> None:
+    """The refusal of a recipient the server turned down while it took the others (one per message here)."""
+    if errors:
+        code, text = next(iter(errors.values()))
+        raise reply_fault(code, text)
+
+
+def tls_context(policy: TlsPolicy) -> ssl.SSLContext:
+    """The policy's TLS context; a CA bundle or client key that cannot be read is refused (fix, then
+    retry)."""
+    try:
+        return policy.context()
+    except (OSError, ssl.SSLError) as exc:
+        raise MailRefused(f"TLS configuration: {type(exc).__name__}: {exc}"[:400]) from exc
+
+
+async def hang_up(client: aiosmtplib.SMTP) -> None:
+    """QUIT; a server that answers it badly is simply left."""
+    if client.is_connected:
+        try:
+            await client.quit()
+        except aiosmtplib.SMTPException:
+            client.close()
 
 
 async def send(message: EmailMessage, config: SmtpConfig) -> str:
     """Submit `message`; returns the server's reply to DATA. MailTransient / MailRefused otherwise."""
     tls = config.security != "none"
     policy = config.policy()
-    try:
-        context = policy.context() if tls else None
-    except (OSError, ssl.SSLError) as exc:  # a CA bundle or client key that cannot be read: fix, then retry
-        raise MailRefused(f"TLS configuration: {type(exc).__name__}: {exc}"[:400]) from exc
     client = aiosmtplib.SMTP(
         hostname=config.host,
         port=config.port,
         use_tls=config.security == "tls",
         start_tls=config.security == "starttls",
-        tls_context=context,
+        tls_context=tls_context(policy) if tls else None,
         validate_certs=tls,
         timeout=config.timeout_s,
     )
@@ -208,39 +262,8 @@ async def send(message: EmailMessage, config: SmtpConfig) -> str:
                 await client.login(config.username, config.password or "")
             errors, response = await client.send_message(message)
         finally:
-            if client.is_connected:
-                try:
-                    await client.quit()
-                except aiosmtplib.SMTPException:
-                    client.close()
-    except TlsRefused as exc:
-        raise tls_refusal(exc) from exc
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        refused = exc.recipients[0]
-        reason = _reply(refused)
-        if refused.code >= 500:
-            raise MailRefused(reason, refused.code) from exc
-        raise MailTransient(reason) from exc
-    except (
-        aiosmtplib.SMTPConnectError,
-        aiosmtplib.SMTPServerDisconnected,
-        aiosmtplib.SMTPTimeoutError,
-    ) as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            raise MailRefused(f"TLS: server certificate not trusted ({cause.verify_message})") from exc
-        raise MailTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
-    except aiosmtplib.SMTPResponseException as exc:
-        if exc.code >= 500:
-            raise MailRefused(_reply(exc), exc.code) from exc
-        raise MailTransient(_reply(exc)) from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise MailRefused(f"TLS: server certificate not trusted ({exc.verify_message})") from exc
-    except (OSError, aiosmtplib.SMTPException) as exc:
-        raise MailTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
-    if errors:  # one recipient per reminder: a partial refusal is that recipient's refusal
-        code, text = next(iter(errors.values()))
-        if code >= 500:
-            raise MailRefused(f"SMTP {code} {text}"[:400], code)
-        raise MailTransient(f"SMTP {code} {text}"[:400])
+            await hang_up(client)
+    except (TlsRefused, OSError, aiosmtplib.SMTPException) as exc:
+        raise fault(exc) from exc
+    refused_recipient(errors)  # one recipient per reminder: a partial refusal is that recipient's refusal
     return response[:128]

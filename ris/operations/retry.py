@@ -31,9 +31,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ris.channels.hl7.publish import RELAY_FAILED, relayed
+from ris.channels.hl7.resend import base_action, is_resend
 from ris.lifecycle.distribution import DELETE
 from ris.lifecycle.routing import PFI
-from ris.operations.retry_relay import base_action, carried, ensure_resend, is_resend, resends
+from ris.operations.retry_relay import ensure_resend, resends
 from ris.store import audit, deliveries
 from ris.store.models import (
     Channel,
@@ -397,7 +398,7 @@ def reopen(
     for row in rows:
         _reopen(session, row, actor, reason, run, request)
         if row.channel is Channel.hl7 and row.action != DELETE:  # the copies that failed with it go again
-            for copy in carried(session, row) if is_resend(row) else relayed(session, row):
+            for copy in relayed(session, row):  # a resend's: the copies of the action it repeats
                 if copy.status is DeliveryStatus.failed and _caused_by_message(copy):
                     deliveries.set_status(session, copy, DeliveryStatus.pending, "PFI message sent again")
     first = rows[0]

@@ -9,7 +9,7 @@ from sqlmodel import select
 from flows.announcement import announcement_release
 from flows.report_deletion import report_deletion
 from flows.report_lifecycle import report_lifecycle
-from ris.channels.dmp.header import read
+from ris.documents.xds_metadata import read
 from ris.lifecycle import reports
 from ris.operations.summary import report_summary
 from ris.store import blobs

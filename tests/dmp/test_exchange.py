@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from ris.channels.dmp import deliver
 from ris.channels.dmp.client import DmpRefused, DmpTransient, post
-from ris.channels.dmp.header import read
+from ris.documents.xds_metadata import read
 from ris.lifecycle import reports
 from ris.lifecycle.distribution import VISIBILITY, plan_direct_dmp_deletion, plan_release
 from ris.store import deliveries

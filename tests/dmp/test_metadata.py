@@ -15,9 +15,9 @@ from signxml import XMLVerifier
 from signxml.exceptions import InvalidSignature
 
 from ris.channels.dmp import codes, mtom, soap, transactions
-from ris.channels.dmp.header import read
 from ris.channels.dmp.metadata import Submission, SubmissionIds
 from ris.channels.dmp.vihf import Software
+from ris.documents.xds_metadata import read
 from tests import factories
 from tests.dmp.conftest import NOW, config_for, direct_settings, signing_for, with_documents
 

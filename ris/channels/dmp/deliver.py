@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from ris.channels.dmp import header as cda_header
 from ris.channels.dmp import transactions, vihf
 from ris.channels.dmp.client import DmpConfig, Request
 from ris.channels.dmp.metadata import Submission, SubmissionIds
+from ris.documents import xds_metadata as cda_header
 from ris.identity.partners import record_partner_exchange
 from ris.lifecycle import routing
 from ris.lifecycle.distribution import DELETE, REACHED, VISIBILITY, dmp_submissions

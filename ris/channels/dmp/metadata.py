@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from ris.channels.dmp import codes
-from ris.channels.dmp.header import CdaHeader, Coded
+from ris.documents.xds_metadata import CdaHeader, Coded
 
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"

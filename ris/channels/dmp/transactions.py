@@ -15,7 +15,7 @@ from lxml import etree
 
 from ris.channels.dmp import metadata, mtom, soap, vihf
 from ris.channels.dmp.client import DmpConfig, Request
-from ris.channels.dmp.header import CdaHeader
+from ris.documents.xds_metadata import CdaHeader
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from lxml import etree
 from signxml import SignatureMethod, XMLSigner, methods
 
 from ris.channels.dmp.codes import FACILITY_TYPE_SYSTEM, INVISIBLE_REPRESENTANTS_LEGAUX, VISIBILITY_SYSTEM
-from ris.channels.dmp.header import CdaHeader
+from ris.documents.xds_metadata import CdaHeader
 
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"

@@ -2,7 +2,8 @@
 
 Statuses on the PFI route: after AA the hl7 delivery is acknowledged and every relayed delivery (DMP,
 MSSanté PS / patient with route "pfi") still pending becomes sent; ZAM receipts then move them on. When
-the PFI refuses the message for good, the relayed deliveries fail with it: they will not be relayed.
+the PFI refuses the message for good, the relayed deliveries fail with it: they will not be relayed. A
+resend message (`ris.operations.retry_relay`) is recorded the same way, for the copies it speaks for.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from ris.channels.hl7.message import Hl7RuleError, MatrixRefusal, Publication, render
+from ris.channels.hl7.resend import base_action
 from ris.channels.hl7.vocabulary import ACTIONS
-from ris.documents.cda import carries_ins
-from ris.identity.gate import ins_refusal_reason
+from ris.documents.ins_at_send import must_rebuild
 from ris.identity.partners import record_partner_exchange
 from ris.lifecycle import routing
 from ris.lifecycle.routing import PFI, PlannedDelivery
@@ -23,7 +24,7 @@ from ris.site.settings import SiteSettings
 from ris.store import blobs, deliveries
 from ris.store import documents as stored_documents
 from ris.store.models import Channel, Delivery, DeliveryStatus
-from ris.store.reports import load_bundle
+from ris.store.reports import ReportBundle, load_bundle
 
 DELIVERED = (DeliveryStatus.acknowledged, DeliveryStatus.read)
 REACHED = (DeliveryStatus.sent, DeliveryStatus.acknowledged, DeliveryStatus.read)
@@ -64,8 +65,9 @@ def hl7_delivery(session: Session, report_id: str, version: int, action: str) ->
 
 
 def relayed(session: Session, hl7: Delivery) -> list[Delivery]:
-    """The relayed deliveries this message speaks for: those planned with it, or, for a deletion, every
-    copy of the version the PFI already relayed (the deletion goes wherever the document went)."""
+    """The relayed deliveries this message speaks for: those planned with it (with the action it repeats,
+    for a resend), or, for a deletion, every copy of the version the PFI already relayed (the deletion
+    goes wherever the document went)."""
     rows = [
         d
         for d in deliveries.for_version(session, hl7.report_id, hl7.version)
@@ -74,7 +76,7 @@ def relayed(session: Session, hl7: Delivery) -> list[Delivery]:
     if hl7.action == "delete":
         reached = {(d.channel, d.recipient): d for d in rows if d.status in REACHED}
         return list(reached.values())
-    return [d for d in rows if d.action == hl7.action]
+    return [d for d in rows if d.action == base_action(hl7.action)]
 
 
 def _as_planned(hl7: Delivery, rows: list[Delivery]) -> list[PlannedDelivery]:
@@ -139,22 +141,35 @@ def prepare(
                 deliveries.set_status(session, row, DeliveryStatus.pending, "PFI message sent again")
     if action != "delete" and not _gates_allow_sending(session, hl7, others):
         return Attempt(hl7.id, hl7.idempotency_key, hl7.status, None, rebuild=True)
-    publication = _publication(session, hl7, others)
+    return render_attempt(session, hl7, _publication(session, hl7, others), others, settings, now=now)
+
+
+def render_attempt(
+    session: Session,
+    message: Delivery,
+    publication: Publication,
+    copies: list[Delivery],
+    settings: SiteSettings,
+    *,
+    now: dt.datetime | None = None,
+) -> Attempt:
+    """Render the message (an original or a resend) and count the attempt; a message the distribution
+    matrix refuses fails at once, with the `copies` it was to relay."""
     try:
         rendered = render(publication, settings, now=now)
     except MatrixRefusal as exc:
-        _fail(session, hl7, others, str(exc))
-        return Attempt(hl7.id, hl7.idempotency_key, DeliveryStatus.failed, None)
-    hl7.attempts += 1
-    if hl7.status is not DeliveryStatus.pending:
-        deliveries.set_status(session, hl7, DeliveryStatus.pending, f"attempt {hl7.attempts}")
-    session.add(hl7)
+        _fail(session, message, copies, str(exc))
+        return Attempt(message.id, message.idempotency_key, DeliveryStatus.failed, None)
+    message.attempts += 1
+    if message.status is not DeliveryStatus.pending:  # an administrator's retry of a failed message
+        deliveries.set_status(session, message, DeliveryStatus.pending, f"attempt {message.attempts}")
+    session.add(message)
     return Attempt(
-        delivery_id=hl7.id,
-        control_id=hl7.idempotency_key,
+        delivery_id=message.id,
+        control_id=message.idempotency_key,
         status=DeliveryStatus.pending,
         er7=rendered.er7,
-        number=hl7.attempts,
+        number=message.attempts,
         patient_id=publication.bundle.patient.id,
         ins_included=rendered.ins_included,
         document_id=publication.bundle.version.document_id,
@@ -162,25 +177,27 @@ def prepare(
 
 
 def _gates_allow_sending(session: Session, hl7: Delivery, others: list[Delivery]) -> bool:
-    """The gates when the message leaves, not only when it was planned: each copy still pending whose
-    channel is now closed (a refusal, a user block, an identity no longer qualified) is blocked with the
-    reason. False when the stored CDA carries an INS the identity may no longer lend (INS rule 28): it
-    must be rebuilt without it before anything leaves."""
+    """The gates when the message leaves (`block_closed`); False when the stored CDA carries an INS the
+    identity may no longer lend (INS rule 28): it must be rebuilt without it before anything leaves."""
     bundle = load_bundle(session, hl7.report_id, hl7.version)
-    for row in others:
+    block_closed(session, bundle, others)
+    return not must_rebuild(session, bundle)
+
+
+def block_closed(session: Session, bundle: ReportBundle, copies: list[Delivery]) -> None:
+    """Each copy still pending whose channel is closed now (a refusal, a user block, an identity no longer
+    qualified) is blocked with the reason: the gates hold when the message leaves, not only when planned."""
+    for row in copies:
         reason = (
             routing.withheld_because(bundle, row.channel) if row.status is DeliveryStatus.pending else None
         )
         if reason:
             deliveries.set_status(session, row, DeliveryStatus.blocked, f"at send time: {reason}")
-    if ins_refusal_reason(bundle.patient) is None:
-        return True
-    return not carries_ins(load_cda(session, hl7.report_id, hl7.version))
 
 
 def _fail(session: Session, hl7: Delivery, others: list[Delivery], reason: str) -> None:
-    """The hl7 delivery fails, and with it the copies it was to relay (not the copies a deletion targets:
-    they were delivered and stay so)."""
+    """The message fails, and with it the copies it was to relay (not the copies a deletion targets: they
+    were delivered and stay so)."""
     deliveries.set_status(session, hl7, DeliveryStatus.failed, reason[:500])
     for row in others:
         if row.status is DeliveryStatus.pending:
@@ -202,6 +219,8 @@ def record_accepted(session: Session, attempt: Attempt, *, partner: str) -> Deli
 
 
 def record_transient(session: Session, attempt: Attempt, reason: str, *, give_up: bool) -> DeliveryStatus:
+    """A fault that may pass (AE, no ACK in time, no connection): pending again for the next try, or, after
+    the last one, failed with the copies the message was to relay (an original or a resend message)."""
     hl7 = session.get(Delivery, attempt.delivery_id)
     hl7.last_error = reason[:500]
     if give_up:
@@ -214,6 +233,7 @@ def record_transient(session: Session, attempt: Attempt, reason: str, *, give_up
 
 
 def record_rejected(session: Session, attempt: Attempt, reason: str) -> DeliveryStatus:
+    """AR: the PFI refuses the message (an original or a resend) for good, and the copies it relays fail."""
     hl7 = session.get(Delivery, attempt.delivery_id)
     _fail(session, hl7, relayed(session, hl7), f"rejected by the PFI: {reason}")
     return hl7.status

@@ -4,7 +4,7 @@ Z01 (DMP receipt), Z02 (MSSanté delivery notification), Z03 (MSSanté read noti
 first OBX is the MSH-10 we sent, i.e. the hl7 delivery's idempotency key: it leads to the report version
 whose relayed deliveries (route "pfi") the receipt updates. A resend (`initial-r1`: the copies whose
 receipt failed, sent again by an administrator's retry with a new MSH-10, `ris.operations.retry_relay`)
-speaks for the copies of the action it repeats.
+speaks for the copies of the action it repeats (`ris.channels.hl7.publish.relayed`).
 
 A receipt moves a copy only as the status machine lets a receipt (`ris.store.delivery_states`): forward,
 from a copy that was sent. Anything else is refused (`ReceiptRefused`, the text naming the rule) and the
@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from ris.channels.hl7 import publish
 from ris.channels.hl7.vocabulary import ZAM_TRIGGERS
 from ris.hl7v2.ack_reader import AckError, read_errors
 from ris.hl7v2.er7 import segments
 from ris.identity.pid_segment import PATIENT_MAIL_DOMAIN
-from ris.lifecycle.routing import PFI
-from ris.operations.retry_relay import base_action
 from ris.store import deliveries, delivery_states
 from ris.store.models import AppliedReceipt, Channel, Delivery, DeliveryStatus, Exam, Patient, Report
 
@@ -119,11 +118,7 @@ def target_delivery(session: Session, receipt: Receipt) -> Target:
         raise UnknownCorrelation("OBX-4: no message sent to the PFI has this MSH-10")
     if hl7.action == "delete":  # receipts of a deletion: noted on the deletion message's own delivery
         return Target(hl7, hl7)
-    relayed = [
-        d
-        for d in deliveries.for_version(session, hl7.report_id, hl7.version)
-        if d.route == PFI and d.channel is not Channel.hl7 and d.action == base_action(hl7.action)
-    ]
+    relayed = publish.relayed(session, hl7)
     if receipt.trigger == "Z01":
         wanted = [d for d in relayed if d.channel is Channel.dmp]
     elif (

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from ris.channels.mssante import message as mail
 from ris.channels.mssante.sender import SenderUnavailable, sender_for
 from ris.documents.cda import carries_ins
-from ris.identity.gate import ins_refusal_reason
+from ris.documents.ins_at_send import must_rebuild
 from ris.identity.partners import record_partner_exchange
 from ris.lifecycle import routing
 from ris.lifecycle.distribution import DELETE, REACHED
@@ -125,12 +125,7 @@ def prepare(
     if reason:
         deliveries.set_status(session, row, DeliveryStatus.blocked, f"at send time: {reason}")
         return Attempt(row.id, row.status, row.report_id, row.version)
-    document = stored_documents.find(session, row.report_id, row.version)
-    if (
-        document is not None
-        and ins_refusal_reason(bundle.patient) is not None
-        and carries_ins(blobs.get(session, document.cda_sha256))
-    ):
+    if must_rebuild(session, bundle):
         return Attempt(row.id, row.status, row.report_id, row.version, rebuild=True)
     try:
         message = render(session, row, settings, now=now, mailboxes=mailboxes)

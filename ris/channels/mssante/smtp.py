@@ -5,19 +5,26 @@ RIS.MSS.03, the server certificate and host name verified against the configured
 production), the structure's client certificate (`ris.tls`). Once the handshake is done and before the
 envelope is sent, the server's chain is checked for revocation (RIS.MSS.06: OCSP, then CRLs). A DSN is
 requested in the envelope (RET, ENVID, NOTIFY, ORCPT) when the server advertises DSN. Faults are sorted as
-the engine retries them: 4xx, connection faults and an unknown revocation status are `MailTransient`
-(retry with the same Message-ID), 5xx, TLS trust failures and a revoked certificate `MailRefused`.
+the engine retries them (`ris.channels.mail.fault`): 4xx, connection faults and an unknown revocation
+status are `MailTransient` (retry with the same Message-ID), 5xx, TLS trust failures and a revoked
+certificate `MailRefused`.
 """
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 import aiosmtplib
 
-from ris.channels.mail import MailConfigError, MailRefused, MailTransient, tls_refusal
+from ris.channels.mail import (
+    MailConfigError,
+    client_pair,
+    fault,
+    hang_up,
+    refused_recipient,
+    tls_context,
+)
 from ris.tls import TlsPolicy, TlsRefused, TlsSettings
 
 
@@ -41,8 +48,7 @@ class OperatorConfig:
             raise MailConfigError(
                 f"security {self.security!r}: MSSanté needs TLS (starttls or tls, RIS.MSS.01)"
             )
-        if (self.client_cert is None) != (self.client_key is None):
-            raise MailConfigError("client_cert and client_key: give both or neither")
+        client_pair(self.client_cert, self.client_key)
 
     def policy(self) -> TlsPolicy:
         return TlsPolicy(
@@ -62,29 +68,17 @@ def xtext(value: str) -> str:
     return "".join(c if 33 <= ord(c) <= 126 and c not in "+=" else f"+{ord(c):02X}" for c in value)
 
 
-def _reply(code: int, text: str) -> str:
-    return f"SMTP {code} {text}".strip()[:400]
-
-
-def _classify(code: int, text: str) -> Exception:
-    return MailRefused(_reply(code, text), code) if code >= 500 else MailTransient(_reply(code, text))
-
-
 async def submit(
     message: EmailMessage, config: OperatorConfig, *, sender: str, recipient: str, envid: str
 ) -> tuple[str, bool]:
     """Send `message` to `recipient`; returns the reply to DATA and whether a DSN was requested."""
     policy = config.policy()
-    try:
-        context = policy.context()
-    except (OSError, ssl.SSLError) as exc:  # unreadable CA bundle or client key: fix the block, then retry
-        raise MailRefused(f"TLS configuration: {type(exc).__name__}: {exc}"[:400]) from exc
     client = aiosmtplib.SMTP(
         hostname=config.host,
         port=config.port,
         use_tls=config.security == "tls",
         start_tls=config.security == "starttls",
-        tls_context=context,
+        tls_context=tls_context(policy),
         timeout=config.timeout_s,
     )
     try:
@@ -104,36 +98,8 @@ async def submit(
                 rcpt_options=rcpt_options,
             )
         finally:
-            if client.is_connected:
-                try:
-                    await client.quit()
-                except aiosmtplib.SMTPException:
-                    client.close()
-    except TlsRefused as exc:
-        raise tls_refusal(exc) from exc
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        refused = exc.recipients[0]
-        raise _classify(refused.code, refused.message) from exc
-    except aiosmtplib.SMTPResponseException as exc:
-        raise _classify(exc.code, exc.message) from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise MailRefused(f"TLS: server certificate not trusted ({exc.verify_message})") from exc
-    except (
-        aiosmtplib.SMTPConnectError,
-        aiosmtplib.SMTPServerDisconnected,
-        aiosmtplib.SMTPTimeoutError,
-    ) as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            raise MailRefused(f"TLS: server certificate not trusted ({cause.verify_message})") from exc
-        if isinstance(cause, ssl.SSLError):
-            raise MailRefused(f"TLS handshake refused: {cause.reason or cause}"[:400]) from exc
-        raise MailTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
-    except ssl.SSLError as exc:
-        raise MailRefused(f"TLS handshake refused: {exc.reason or exc}"[:400]) from exc
-    except (OSError, aiosmtplib.SMTPException) as exc:
-        raise MailTransient(f"{type(exc).__name__}: {exc}"[:400]) from exc
-    if errors:
-        code, text = next(iter(errors.values()))
-        raise _classify(code, text)
+            await hang_up(client)
+    except (TlsRefused, OSError, aiosmtplib.SMTPException) as exc:
+        raise fault(exc) from exc
+    refused_recipient(errors)
     return response[:128], dsn

@@ -1,15 +1,15 @@
 """The IHE_XDM.zip of an MSSanté mail (mssante.md §6): README.TXT, INDEX.HTM and one subset holding
 METADATA.XML (a bare ebRIM 3.0 `lcm:SubmitObjectsRequest`) and the CDA, byte for byte.
 
-The metadata is read back from the CDA itself, so the two can never disagree; the values follow the DMP
-mapping (dmp-xds.md §3-4). A replacement or a deletion carries the extra-metadata slot `action` (C / D;
-the slot's name is an open point of the CI-SIS, mssante.md §6).
+The metadata is read back from the CDA itself, so the two can never disagree, by the reader the DMP uses
+(`ris.documents.xds_metadata`): the values are the DMP mapping's (dmp-xds.md §3-4). A replacement or a
+deletion carries the extra-metadata slot `action` (C / D; the slot's name is an open point of the CI-SIS,
+mssante.md §6).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import uuid
 import zipfile
@@ -18,10 +18,10 @@ from html import escape
 
 from lxml import etree
 
-HL7 = "urn:hl7-org:v3"
+from ris.documents import xds_metadata
+
 LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
-NS = {"h": HL7}
 
 SUBSET = "IHE_XDM/SUBSET01"
 CDA_NAME = "DOC0001.XML"
@@ -50,9 +50,7 @@ SS = {
     "sourceId": "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832",
     "uniqueId": "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8",
 }
-INS_OIDS = ("1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.10", "1.2.250.1.213.1.4.11")
 # JDV_J59 contentTypeCode from the CDA encounter (dmp-xds.md §4: I→03, O→07, R→19, E→07).
-BIRTH_GIVEN = '/h:name/h:given[@qualifier="BR"]/text()'
 CONTENT_TYPE = {"IMP": "03", "SEANCE": "19"}
 
 
@@ -68,28 +66,6 @@ class Sender:
     application: str = "RIS report lifecycle engine"
     version: str = "1.0"
     vendor: str = "RIS engine"
-
-
-def _first(root: etree._Element, path: str) -> str:
-    found = root.xpath(path, namespaces=NS)
-    return str(found[0]) if found else ""
-
-
-def _utc(value: str) -> str:
-    """An HL7 TS with offset (YYYYMMDDHHMMSS+ZZZZ) as the UTC YYYYMMDDHHMMSS XDS wants."""
-    if len(value) > 14 and value[14] in "+-":
-        moment = dt.datetime.strptime(value, "%Y%m%d%H%M%S%z")
-        return moment.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
-    return value[:14]
-
-
-def _xcn(person: etree._Element | None) -> str:
-    if person is None:
-        return ""
-    rpps = _first(person, "h:id/@extension")
-    family = _first(person, "h:assignedPerson/h:name/h:family/text()")
-    given = _first(person, "h:assignedPerson/h:name/h:given/text()")
-    return f"{rpps}^{family}^{given}^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
 
 
 class _Builder:
@@ -155,64 +131,36 @@ class _Builder:
 
 def metadata(cda: bytes, *, action: str, submitted_at: dt.datetime, source_oid: str) -> bytes:
     """METADATA.XML describing `cda` (stored as DOC0001.XML beside it)."""
-    root = etree.fromstring(cda, parser=etree.XMLParser(resolve_entities=False, huge_tree=True))
-    ids = root.xpath("h:recordTarget/h:patientRole/h:id", namespaces=NS)
-    ins = next((i for i in ids if i.get("root") in INS_OIDS), None)
-    local = next((i for i in ids if i.get("root") not in INS_OIDS), None)
-    source_patient = f"{local.get('extension')}^^^&{local.get('root')}&ISO^PI" if local is not None else ""
+    header = xds_metadata.read(cda)
     # Without a qualified INS the patientId is the IPP under the facility OID (open point, mssante.md §6).
-    patient_id = f"{ins.get('extension')}^^^&{ins.get('root')}&ISO^NH" if ins is not None else source_patient
-    author = next(iter(root.xpath("h:author/h:assignedAuthor", namespaces=NS)), None)
-    legal = next(iter(root.xpath("h:legalAuthenticator/h:assignedEntity", namespaces=NS)), None)
-    org = "h:custodian/h:assignedCustodian/h:representedCustodianOrganization"
-    institution = (
-        f"{_first(root, org + '/h:name/text()')}^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^"
-        f"{_first(root, org + '/h:id/@extension')}"
-    )
+    patient_id = header.patient_id or header.source_patient_id
     b = _Builder()
     entry_id, set_id = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
     entry = b.el(b.objects, "ExtrinsicObject", id=entry_id, mimeType="text/xml", objectType=STABLE_ENTRY)
-    person = "h:recordTarget/h:patientRole/h:patient"
-    BIRTH_GIVEN = '/h:name/h:given[@qualifier="BR"]/text()'
-    slots = [
-        ("creationTime", _utc(_first(root, "h:effectiveTime/@value"))),
-        ("hash", hashlib.sha1(cda).hexdigest()),  # XDS mandates SHA-1 here
-        ("languageCode", _first(root, "h:languageCode/@code")),
-        ("legalAuthenticator", _xcn(legal)),
-        (
-            "serviceStartTime",
-            _utc(_first(root, "h:documentationOf/h:serviceEvent/h:effectiveTime/h:low/@value")),
-        ),
-        (
-            "serviceStopTime",
-            _utc(_first(root, "h:documentationOf/h:serviceEvent/h:effectiveTime/h:high/@value")),
-        ),
-        ("size", str(len(cda))),
-        ("sourcePatientId", source_patient),
+    for name, value in (
+        ("creationTime", header.creation_time),
+        ("hash", header.sha1),
+        ("languageCode", header.language),
+        ("legalAuthenticator", header.legal_authenticator),
+        ("serviceStartTime", header.service_start),
+        ("serviceStopTime", header.service_stop),
+        ("size", str(header.size)),
+        ("sourcePatientId", header.source_patient_id),
         ("URI", CDA_NAME),
-    ]
-    for name, value in slots:
-        if value:
-            b.slot(entry, name, value)
-    b.slot(
-        entry,
-        "sourcePatientInfo",
-        f"PID-5|{_first(root, person + '/h:name/h:family/text()')}^"
-        f"{_first(root, person + BIRTH_GIVEN)}^^^^^L",
-        f"PID-7|{_first(root, person + '/h:birthTime/@value')}",
-        f"PID-8|{_first(root, person + '/h:administrativeGenderCode/@code')}",
-    )
+    ):
+        b.slot(entry, name, value)
+    b.slot(entry, "sourcePatientInfo", *header.source_patient_info)
     if ACTIONS.get(action):
         b.slot(entry, ACTION_SLOT, ACTIONS[action])
-    b.localized(entry, "Name", _first(root, "h:title/text()"))
-    b.author(entry, DE["author"], _xcn(author), institution)
+    b.localized(entry, "Name", header.title)
+    b.author(entry, DE["author"], header.author, header.author_institution)
     b.classification(entry, DE["classCode"], "31", "1.2.250.1.213.1.1.4.1", "Imagerie médicale")
     b.classification(
         entry,
         DE["confidentialityCode"],
-        _first(root, "h:confidentialityCode/@code"),
+        header.confidentiality,
         "2.16.840.1.113883.5.25",
-        _first(root, "h:confidentialityCode/@displayName") or "Normal",
+        header.confidentiality_label or "Normal",
     )
     b.classification(
         entry,
@@ -221,42 +169,20 @@ def metadata(cda: bytes, *, action: str, submitted_at: dt.datetime, source_oid: 
         "1.3.6.1.4.1.19376.1.2.3",
         "Document à corps non structuré en Pdf/A-1",
     )
-    facility = "h:componentOf/h:encompassingEncounter/h:location/h:healthCareFacility/h:code"
-    b.classification(
-        entry,
-        DE["healthcareFacilityTypeCode"],
-        _first(root, facility + "/@code"),
-        _first(root, facility + "/@codeSystem"),
-        _first(root, facility + "/@displayName"),
-    )
-    practice = (
-        "h:documentationOf/h:serviceEvent/h:performer/h:assignedEntity/h:representedOrganization"
-        "/h:standardIndustryClassCode"
-    )
-    b.classification(
-        entry,
-        DE["practiceSettingCode"],
-        _first(root, practice + "/@code") or "AMBULATOIRE",
-        _first(root, practice + "/@codeSystem") or "1.2.250.1.213.1.1.4.9",
-        _first(root, practice + "/@displayName") or "Ambulatoire",
-    )
-    b.classification(
-        entry,
-        DE["typeCode"],
-        _first(root, "h:code/@code"),
-        _first(root, "h:code/@codeSystem"),
-        _first(root, "h:code/@displayName"),
-    )
+    for scheme, coded in (
+        (DE["healthcareFacilityTypeCode"], header.facility_type),
+        (DE["practiceSettingCode"], header.practice_setting),
+        (DE["typeCode"], header.type_code),
+    ):
+        b.classification(entry, scheme, coded.code, coded.system, coded.label)
     b.identifier(entry, DE["patientId"], patient_id, "XDSDocumentEntry.patientId")
-    b.identifier(entry, DE["uniqueId"], _first(root, "h:id/@root"), "XDSDocumentEntry.uniqueId")
+    b.identifier(entry, DE["uniqueId"], header.unique_id, "XDSDocumentEntry.uniqueId")
 
     package = b.el(b.objects, "RegistryPackage", id=set_id)
     b.slot(package, "submissionTime", submitted_at.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S"))
-    b.author(package, SS["author"], _xcn(author), institution)
-    encounter = _first(root, "h:componentOf/h:encompassingEncounter/h:code/@code")
-    b.classification(
-        package, SS["contentTypeCode"], CONTENT_TYPE.get(encounter, "07"), "1.2.250.1.213.2.2", "Consultation"
-    )
+    b.author(package, SS["author"], header.author, header.author_institution)
+    content_type = CONTENT_TYPE.get(header.encounter_code, "07")
+    b.classification(package, SS["contentTypeCode"], content_type, "1.2.250.1.213.2.2", "Consultation")
     b.identifier(package, SS["patientId"], patient_id, "XDSSubmissionSet.patientId")
     b.identifier(package, SS["sourceId"], source_oid, "XDSSubmissionSet.sourceId")
     b.identifier(package, SS["uniqueId"], f"2.25.{uuid.uuid4().int}", "XDSSubmissionSet.uniqueId")

@@ -1,5 +1,8 @@
-"""What the XDS metadata and the VIHF take from the CDA header: read from the very bytes that are sent,
-so that the metadata and the document cannot disagree (dmp-xds.md §3)."""
+"""What the XDS metadata of a CDA say, read once from its header for the DMP's ITI-41 and for the XDM's
+METADATA.XML of an MSSanté mail (which carry the same values, mssante.md §6), plus the identities the
+DMP's VIHF names. Read from the very bytes that are sent, so that the metadata and the document cannot
+disagree (dmp-xds.md §3). How each channel lays these values out (ebRIM ids, codes it adds) stays in
+the channel."""
 
 from __future__ import annotations
 
@@ -9,14 +12,14 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from ris.channels.dmp.codes import RPPS_ROOT, STRUCTURE_ROOT
+from ris.documents.cda import FINESS_ROOT, RPPS_ROOT
 from ris.identity.nir import INS_OIDS
 
 NS = {"h": "urn:hl7-org:v3", "ps3": "urn:dicom-org:ps3-20"}
 
 
 class CdaHeaderError(ValueError):
-    """The CDA lacks what the DMP metadata require (names the element)."""
+    """The CDA lacks what the XDS metadata require (names the element)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class CdaHeader:
     title: str
     creation_time: str  # UTC YYYYMMDDHHMMSS
     confidentiality: str
+    confidentiality_label: str  # the CDA's displayName, "" when it gives none
     language: str
     type_code: Coded
     patient_id: str | None  # INS as CX: <matricule>^^^&<oid>&ISO^NH; None when the CDA carries none
@@ -64,7 +68,7 @@ def utc(value: str) -> str:
 def _one(root: etree._Element, path: str) -> str:
     found = root.xpath(path, namespaces=NS)
     if not found or not str(found[0]).strip():
-        raise CdaHeaderError(f"CDA {path.replace('h:', '')}: missing, required by the DMP metadata")
+        raise CdaHeaderError(f"CDA {path.replace('h:', '')}: missing, required by the XDS metadata")
     return str(found[0])
 
 
@@ -90,6 +94,7 @@ def _xcn(entity: etree._Element, person: str) -> tuple[str, str, str]:
 
 
 def read(cda: bytes) -> CdaHeader:
+    """The header of `cda`; CdaHeaderError names the first element the XDS metadata miss."""
     root = etree.fromstring(cda, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
     patient = root.find("h:recordTarget/h:patientRole", NS)
     if patient is None:
@@ -117,8 +122,8 @@ def read(cda: bytes) -> CdaHeader:
     author_xcn, _, _ = _xcn(author, "assignedPerson")
     legal_xcn, legal_id, legal_name = _xcn(legal, "assignedPerson")
     org = "h:representedOrganization"
-    structure_id = _one(author, f"{org}/h:id[@root='{STRUCTURE_ROOT}']/@extension")
-    institution = f"{_one(author, f'{org}/h:name/text()')}^^^^^&{STRUCTURE_ROOT}&ISO^IDNST^^^{structure_id}"
+    structure_id = _one(author, f"{org}/h:id[@root='{FINESS_ROOT}']/@extension")
+    institution = f"{_one(author, f'{org}/h:name/text()')}^^^^^&{FINESS_ROOT}&ISO^IDNST^^^{structure_id}"
 
     event = "h:documentationOf/h:serviceEvent"
     events = tuple(
@@ -133,7 +138,7 @@ def read(cda: bytes) -> CdaHeader:
         )
     study = _opt(root, f"{event}/h:id/@root")
     if study:
-        site = local[0].get("root") if local else STRUCTURE_ROOT
+        site = local[0].get("root") if local else FINESS_ROOT
         refs.append(f"{study}^^^&{site}&ISO^urn:ihe:iti:xds:2016:studyInstanceUID")
     order = root.find("h:inFulfillmentOf/h:order/h:id", NS)
     if order is not None:
@@ -143,6 +148,7 @@ def read(cda: bytes) -> CdaHeader:
         title=_one(root, "h:title/text()"),
         creation_time=utc(_one(root, "h:effectiveTime/@value")),
         confidentiality=_one(root, "h:confidentialityCode/@code"),
+        confidentiality_label=_opt(root, "h:confidentialityCode/@displayName"),
         language=_one(root, "h:languageCode/@code"),
         type_code=_coded(root, "h:code"),
         patient_id=patient_id,
