@@ -88,7 +88,7 @@ def automations(block_id: UUID) -> list[AutomationCore]:
             name=WORKLIST_OVERDUE,
             description="Once for each identity-vigilance worklist item open past the site's threshold.",
             trigger=EventTrigger(
-                match={"prefect.resource.id": "ris.worklist.loader-item.*"},
+                match={"prefect.resource.id": "ris.worklist-item.*"},
                 expect={OVERDUE_EVENT},
                 posture=Posture.Reactive,
                 threshold=1,
@@ -99,7 +99,7 @@ def automations(block_id: UUID) -> list[AutomationCore]:
                     block_document_id=block_id,
                     subject="RIS: identity worklist item {{ event.resource.id }} waits",
                     body="Identity-vigilance item {{ event.resource.id }} "
-                    "({{ event.resource['ris.worklist.loader-kind'] }}) has been open for more than "
+                    "({{ event.resource['ris.worklist-kind'] }}) has been open for more than "
                     "{{ event.payload.threshold_hours }} h: see `ris identity worklist --open`.",
                 )
             ],

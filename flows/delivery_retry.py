@@ -57,7 +57,7 @@ async def retry_delivery(
             if dispatch is None:
                 return
             status = await send_again(dispatch)
-            if dispatch.kind == "hl7" and dispatch.action != "delete" and status == "acknowledged":
+            if dispatch.releases_announced(status):
                 await release_announced(dispatch.report_id, dispatch.version)
 
     async def show(report: str) -> None:

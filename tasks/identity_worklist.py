@@ -47,8 +47,8 @@ async def alert_overdue_items() -> int:
         emit_event(
             event=OVERDUE_EVENT,
             resource={
-                "prefect.resource.id": f"ris.worklist.loader-item.{item.id}",
-                "ris.worklist.loader-kind": item.kind,
+                "prefect.resource.id": f"ris.worklist-item.{item.id}",
+                "ris.worklist-kind": item.kind,
             },
             payload={"threshold_hours": hours},
         )

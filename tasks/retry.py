@@ -61,13 +61,13 @@ async def resend_relayed(message_id: int) -> str:
 Sender = Callable[[retry.Dispatch], Awaitable[str]]
 
 # How each kind of delivery is sent again (`ris.operations.retry.sender_key`): one line per kind.
-SENDERS: dict[str, Sender] = {
-    "hl7": lambda d: publish_hl7(d.report_id, d.version, d.action),
-    "relay": lambda d: resend_relayed(d.delivery_id),
-    f"direct:{Channel.dmp.value}": lambda d: send_dmp(d.delivery_id),
-    f"direct:{Channel.mss_ps.value}": lambda d: send_mss(d.delivery_id),
-    f"direct:{Channel.mss_patient.value}": lambda d: send_mss(d.delivery_id),
-    "reminder": lambda d: send_reminder(d.delivery_id),
+SENDERS: dict[retry.SendAgain, Sender] = {
+    retry.SendAgain.hl7: lambda d: publish_hl7(d.report_id, d.version, d.action),
+    retry.SendAgain.relay: lambda d: resend_relayed(d.delivery_id),
+    retry.SendAgain.direct_dmp: lambda d: send_dmp(d.delivery_id),
+    retry.SendAgain.direct_mss_ps: lambda d: send_mss(d.delivery_id),
+    retry.SendAgain.direct_mss_patient: lambda d: send_mss(d.delivery_id),
+    retry.SendAgain.reminder: lambda d: send_reminder(d.delivery_id),
 }
 
 

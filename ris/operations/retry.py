@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,11 +58,22 @@ class RetryRuleError(ValueError):
     """A retry that cannot be made; the text names the field and the rule."""
 
 
+class SendAgain(StrEnum):
+    """How a retry sends a delivery again: the keys of the dispatch table (tasks.retry.SENDERS)."""
+
+    hl7 = "hl7"
+    relay = "relay"
+    reminder = "reminder"
+    direct_dmp = f"direct:{Channel.dmp.value}"
+    direct_mss_ps = f"direct:{Channel.mss_ps.value}"
+    direct_mss_patient = f"direct:{Channel.mss_patient.value}"
+
+
 @dataclass(frozen=True)
 class RetryUnit:
     """What one sender sends again: one delivery, or the failed relayed copies of one message."""
 
-    kind: str  # a key of the dispatch table (tasks.retry.SENDERS)
+    kind: SendAgain
     report_id: str
     version: int
     action: str
@@ -72,22 +84,26 @@ class RetryUnit:
 class Dispatch:
     """What the sender gets once the unit is reopened: the delivery to send (a relay unit's new message)."""
 
-    kind: str
+    kind: SendAgain
     delivery_id: int
     report_id: str
     version: int
     action: str
 
+    def releases_announced(self, status: str) -> bool:
+        """An HL7 publication (not a deletion) the PFI acknowledged releases what waited for it."""
+        return self.kind == SendAgain.hl7 and self.action != DELETE and status == DeliveryStatus.acknowledged
 
-def sender_key(row: Delivery) -> str:
+
+def sender_key(row: Delivery) -> SendAgain:
     """The dispatch key of a delivery: how a retry sends it again."""
     if row.channel is Channel.hl7:
-        return "relay" if is_resend(row) else "hl7"
+        return SendAgain.relay if is_resend(row) else SendAgain.hl7
     if row.channel is Channel.reminder:
-        return "reminder"
+        return SendAgain.reminder
     if row.route == PFI:
-        return "relay"
-    return f"direct:{row.channel.value}"
+        return SendAgain.relay
+    return SendAgain(f"direct:{row.channel.value}")
 
 
 def check_request(
@@ -298,7 +314,7 @@ def select_units(
         if _caused_by_message(row) and (message := _message_of(session, row)) is not None:
             row = message  # its message is what failed: retrying it relays the copy again
         kind = sender_key(row)
-        if kind == "relay":
+        if kind == SendAgain.relay:
             key = (kind, row.report_id, row.version, base_action(row.action))
             ids = units[key].delivery_ids if key in units else ()
             if row.id not in ids:
@@ -402,7 +418,7 @@ def reopen(
                 if copy.status is DeliveryStatus.failed and _caused_by_message(copy):
                     deliveries.set_status(session, copy, DeliveryStatus.pending, "PFI message sent again")
     first = rows[0]
-    if unit.kind == "relay":
+    if unit.kind == SendAgain.relay:
         message = ensure_resend(session, unit.report_id, unit.version, unit.action)
         return Dispatch(unit.kind, message.id, unit.report_id, unit.version, message.action)
     return Dispatch(unit.kind, first.id, first.report_id, first.version, first.action)

@@ -297,8 +297,8 @@ async def test_the_worklist_is_shown_with_ids_only_and_an_overdue_item_alerts_on
         event = Event(
             event=alerts.OVERDUE_EVENT,
             resource={
-                "prefect.resource.id": f"ris.worklist.loader-item.{old.id}",
-                "ris.worklist.loader-kind": old.kind,
+                "prefect.resource.id": f"ris.worklist-item.{old.id}",
+                "ris.worklist-kind": old.kind,
             },
             payload={"threshold_hours": 24},
         )
@@ -316,5 +316,5 @@ async def test_the_worklist_is_shown_with_ids_only_and_an_overdue_item_alerts_on
                 await client.delete_automation(automation_id)
         await CustomWebhookNotificationBlock.adelete(alerts.BLOCK_NAME)
     [posted] = receiver.bodies
-    assert posted["subject"] == f"RIS: identity worklist item ris.worklist.loader-item.{old.id} waits"
+    assert posted["subject"] == f"RIS: identity worklist item ris.worklist-item.{old.id} waits"
     assert "(insi-verification-ko) has been open for more than 24 h" in posted["body"]
