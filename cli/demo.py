@@ -18,8 +18,7 @@ from sqlmodel import select
 from cli.common import fail
 from cli.single_box import SingleBox
 from deployments import WORK_POOL
-from deployments.runs import start_announcement, start_lifecycle
-from flows.mss_receipts import mss_receipts
+from deployments.runs import start_announcement, start_lifecycle, start_mss_receipts
 from ris.auth import demo_users
 from ris.directory.importer import ImportSummary, import_mailboxes, import_persons, new_run_id
 from ris.directory.synthetic import SAMPLE_MAILBOXES, SAMPLE_PERSONS
@@ -110,12 +109,13 @@ async def wait_for_runs(run_ids: list[str], timeout: float) -> dict[str, str]:
 
 async def wait_for_receipts(timeout: float, direct: bool = False) -> None:
     """Receipts (ZAM) arrive after the ACK: wait until no relayed delivery is still only 'sent'. On the
-    direct route, the DSN / MDN of the engine's own mails are read from the IMAP mailbox meanwhile (what
-    the scheduled `mss-receipts` deployment does every few minutes)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
+    direct route, the DSN / MDN of the engine's own mails are read from the IMAP mailbox meanwhile: a run
+    of the `mss-receipts` deployment on the engine worker, as its schedule does every few minutes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
         if direct:
-            await mss_receipts()
+            await wait_for_runs([await start_mss_receipts()], timeout=max(deadline - loop.time(), 0))
         with session_scope() as session:
             waiting = session.exec(select(Delivery).where(Delivery.status == DeliveryStatus.sent)).first()
         if waiting is None:

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import typer
 
+from blocks.site import load_site_settings
 from cli.common import fail, require_engine_api
+from ris import documents, process_pool
 from ris.documents import DocumentError
 from ris.store import blobs
-from ris.store.db import session_scope
+from ris.store.db import session_scope, unit_of_work
 from ris.store.documents import find as find_document
+from ris.store.documents import keep
 from ris.store.reports import NotFound, get_report
-from tasks.documents import build_documents
 
 app = typer.Typer(help="The report's documents (PDF/A-1b and CDA R2 N1).")
 
@@ -21,6 +23,15 @@ app = typer.Typer(help="The report's documents (PDF/A-1b and CDA R2 N1).")
 @app.callback()
 def group() -> None:
     """The report's documents (PDF/A-1b and CDA R2 N1)."""  # keeps `build` a subcommand when alone
+
+
+async def _build(report_id: str, version: int) -> None:
+    """What the lifecycle's `build-documents` task does, in this process: the checked facts, rendered in
+    the process pool (never in a thread), kept once."""
+    settings = await load_site_settings()
+    facts = await unit_of_work(documents.collect_version, report_id, version, settings)
+    built = await process_pool.shared().run(documents.render, facts, settings)
+    await asyncio.to_thread(keep, report_id, version, built)
 
 
 @app.command()
@@ -39,7 +50,7 @@ def build(
             stored = find_document(session, report_id, number) is not None
         if not stored:
             require_engine_api(f"building the documents of report {report_id} v{number}")
-            asyncio.run(build_documents.fn(report_id, number))
+            asyncio.run(_build(report_id, number))
         with session_scope() as session:
             row = find_document(session, report_id, number)
             pdf, cda = blobs.get(session, row.pdf_sha256), blobs.get(session, row.cda_sha256)

@@ -11,6 +11,7 @@ import typer
 from blocks.pfi import load_pfi_endpoint
 from blocks.site import load_site_settings
 from cli.common import fail, require_engine_api
+from cli.receipt_events import emit_applied
 from ris.channels.hl7 import publish
 from ris.channels.hl7.listener import ZamListener
 from ris.channels.hl7.message import Hl7RuleError, render
@@ -19,7 +20,6 @@ from ris.hl7v2.ack_writer import Party
 from ris.site.listeners import ListenerSettingsError
 from ris.store.db import session_scope
 from ris.store.reports import NotFound, get_report
-from tasks.report_state import emit_applied
 
 app = typer.Typer(help="HL7 v2 to the integration platform (PFI): messages and ZAM receipts.")
 

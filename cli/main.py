@@ -12,7 +12,28 @@ import typer
 from prefect.settings import PREFECT_API_URL
 
 from blocks import BlockNotSaved
-from cli import db, delivery, demo, document, env, hl7, identity, report, server, worker, worklist
+from cli import (
+    audit,
+    configure,
+    context,
+    dashboard,
+    db,
+    delivery,
+    demo,
+    directory,
+    document,
+    env,
+    export,
+    hl7,
+    identity,
+    login,
+    mss,
+    report,
+    server,
+    user,
+    worker,
+    worklist,
+)
 from cli.api_auth import explain_refusal
 from ris.site.engine import EngineConfig, EngineConfigError
 from ris.store.db import DatabaseNotReady
@@ -35,28 +56,14 @@ demo.register(app)
 worker.register(app)
 env.register(app)
 app.add_typer(server.app, name="server")
-from cli import directory  # noqa: E402
-
 app.add_typer(directory.app, name="directory")
-from cli import login  # noqa: E402
-
 login.register(app)
-from cli import audit  # noqa: E402
-
 app.add_typer(audit.app, name="audit")
-from cli import configure, dashboard, export  # noqa: E402
-
 configure.register(app)
 dashboard.register(app)
 export.register(app)
-from cli import mss  # noqa: E402
-
 app.add_typer(mss.app, name="mss")
-from cli import context  # noqa: E402
-
 context.register(app)
-from cli import user  # noqa: E402
-
 app.add_typer(user.app, name="user")
 
 NOT_READY = 3

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from cli import report_refusal, review
 from cli.acting import acting as acting_user
 from cli.api_auth import explain_refusal
 from cli.common import fail, intake_limits, print_json
@@ -295,9 +296,5 @@ def show(
             typer.echo(f"      {event['at']}  {event['status']}{detail}")
 
 
-from cli import review  # noqa: E402
-
 review.register(app)
-from cli import report_refusal  # noqa: E402
-
 report_refusal.register(app)

@@ -32,6 +32,7 @@ from blocks.pfi import PfiEndpoint, load_pfi_endpoint
 from blocks.site import SiteSettingsBlock, load_site_settings
 from cli.api_auth import FROM_DATA_FOLDER, AuthString, auth_file, engine_auth_string
 from cli.prefect_server import QUIET, PrefectServer
+from cli.receipt_events import emit_applied
 from cli.single_box_file import write_note
 from deployments import WORK_POOL
 from deployments.alerts import set_up_alerts
@@ -50,7 +51,6 @@ from sandbox.insi import InsiSandbox
 from sandbox.mssante import CLIENT_PASSPHRASE, MssSandbox
 from sandbox.pfi import PfiSandbox
 from sandbox.smtp import SmtpSandbox
-from tasks.report_state import emit_applied
 
 log = logging.getLogger("ris.single_box")
 SANDBOX_IDAM = "SANDBOX-IDAM"

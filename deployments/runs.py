@@ -9,14 +9,12 @@ from prefect.deployments import run_deployment
 from deployments import (
     ANNOUNCEMENT_DEPLOYMENT,
     DELETION_DEPLOYMENT,
+    IDENTITY_VERIFICATION_DEPLOYMENT,
     LIFECYCLE_DEPLOYMENT,
+    MSS_RECEIPTS_DEPLOYMENT,
+    MSS_SEND_DEPLOYMENT,
     RETRY_DEPLOYMENT,
-    deployment_name,
 )
-from flows.names import IDENTITY_VERIFICATION_FLOW, MSS_SEND_FLOW
-
-IDENTITY_VERIFICATION_DEPLOYMENT = deployment_name(IDENTITY_VERIFICATION_FLOW)
-MSS_SEND_DEPLOYMENT = deployment_name(MSS_SEND_FLOW)
 
 
 def lifecycle_key(report_id: str, version: int) -> str:
@@ -85,4 +83,11 @@ async def start_mss_send(delivery_id: int, report_id: str, version: int) -> str:
         timeout=0,
         as_subflow=False,
     )
+    return str(run.id)
+
+
+async def start_mss_receipts() -> str:
+    """Start a run that reads the MSSanté receipts (DSN, MDN) from the application mailbox now, as its
+    schedule does every few minutes (one at a time, prefect.yaml); returns its id."""
+    run = await run_deployment(MSS_RECEIPTS_DEPLOYMENT, timeout=0, as_subflow=False)
     return str(run.id)

@@ -1,4 +1,7 @@
-"""Flow names, apart from the flow code so that the CLI can start runs without importing the flows."""
+"""The engine's flow names, defined here once: each flow takes its name from here, `deployments/prefect.yaml`
+declares each flow's deployment under it (its `flow_name`, beside the entrypoint `prefect deploy` needs;
+tests/test_deployments.py checks both agree with this module), and the CLI finds a deployment by it without
+importing the flows."""
 
 LIFECYCLE_FLOW = "report-lifecycle"
 RETRY_FLOW = "delivery-retry"
@@ -13,3 +16,20 @@ MSS_RECEIPTS_FLOW = "mss-receipts"
 IDENTITY_VERIFICATION_FLOW = "identity-verification"
 IDENTITY_WORKLIST_FLOW = "identity-worklist"
 MSS_SEND_FLOW = "mss-send"
+
+# Every flow of the engine: each has its one deployment in prefect.yaml.
+FLOW_NAMES = (
+    LIFECYCLE_FLOW,
+    RETRY_FLOW,
+    IDENTITY_FEED_FLOW,
+    ANNOUNCEMENT_FLOW,
+    DELETION_FLOW,
+    REMINDER_FLOW,
+    DIRECTORY_IMPORT_FLOW,
+    DASHBOARD_FLOW,
+    EXPORT_FLOW,
+    MSS_RECEIPTS_FLOW,
+    IDENTITY_VERIFICATION_FLOW,
+    IDENTITY_WORKLIST_FLOW,
+    MSS_SEND_FLOW,
+)

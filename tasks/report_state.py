@@ -2,15 +2,13 @@
 event per delivery outcome, tags on the run (report, channels, site) and the links between a retry run and
 the run it retries; ids only (names, NIR, birth dates and addresses never reach Prefect).
 
-`emit_applied` is the ZAM listener's `on_outcome` in `ris up` and `ris hl7 listen`: each receipt's outcome
-becomes the same event as soon as it is applied, so the alerts (`deployments.alerts`) need not wait for the
-report's next run."""
+The event of an outcome is `ris.operations.delivery_events`: the ZAM listener of `ris up` and
+`ris hl7 listen` emits the same one as soon as a receipt is applied (`cli.receipt_events`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 
 import httpx
 from prefect import task
@@ -22,19 +20,16 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_API_URL
 from sqlmodel import Session
 
 from blocks import BlockNotSaved
 from blocks.site import load_site_settings
-from ris.channels.hl7 import listener
+from ris.operations.delivery_events import delivery_event
 from ris.operations.summary import operations_rows
 from ris.store.db import unit_of_work
 from ris.store.reports import get_report
 from tasks.run_context import store_retries
 
-OUTCOMES = ("acknowledged", "failed", "read")
-EVENT_NAMESPACE = uuid.UUID("5c1d3f0e-8a4b-4f6e-9d2a-7b3c1e0f9a21")
 RETRY_OF = "retry-of:"
 # How much earlier than the report's creation, by the engine's clock, a run about it may be dated by the
 # Prefect server's.
@@ -51,34 +46,10 @@ def report_tag(report_id: str) -> str:
 
 
 def emit_outcome(delivery_id: int, key: str, channel: str, action: str, status: str, report_id: str) -> None:
-    """`ris.delivery.<status>` about one delivery (resource: its id; labels: channel and action). The event
-    id is derived from the delivery's idempotency key (unique for good, unlike a row id) and its status,
-    so that the outcome is recorded once however many runs or listeners report it."""
-    if status not in OUTCOMES:
-        return
-    emit_event(
-        event=f"ris.delivery.{status}",
-        resource={
-            "prefect.resource.id": f"ris.delivery.{delivery_id}",
-            "ris.channel": channel,
-            "ris.action": action,
-        },
-        related=[{"prefect.resource.id": f"ris.report.{report_id}", "prefect.resource.role": "report"}],
-        id=uuid.uuid5(EVENT_NAMESPACE, f"{key}:{status}"),
-    )
-
-
-def emit_applied(outcome: listener.AppliedOutcome) -> None:
-    """The listener's sink: a receipt's outcome as an event, when this process talks to a Prefect API."""
-    if PREFECT_API_URL.value():
-        emit_outcome(
-            outcome.delivery_id,
-            outcome.key,
-            outcome.channel,
-            outcome.action,
-            outcome.status,
-            outcome.report_id,
-        )
+    """`ris.delivery.<status>` about one delivery, once however often it is reported (see delivery_event)."""
+    event = delivery_event(delivery_id, key, channel, action, status, report_id)
+    if event is not None:
+        emit_event(**event)
 
 
 async def _tag_current_run(tags: set[str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from deployments import (
+    DEPLOYMENTS,
     ENTRYPOINTS,
     IDENTITY_FEED_DEPLOYMENT,
     WORK_POOL,
@@ -14,7 +15,15 @@ from deployments import (
     specs,
 )
 from deployments.entrypoints import NotAnEngineFlow, load_flow
-from flows.names import ANNOUNCEMENT_FLOW, DELETION_FLOW, IDENTITY_FEED_FLOW, LIFECYCLE_FLOW, RETRY_FLOW
+from flows import names
+from flows.names import (
+    ANNOUNCEMENT_FLOW,
+    DELETION_FLOW,
+    FLOW_NAMES,
+    IDENTITY_FEED_FLOW,
+    LIFECYCLE_FLOW,
+    RETRY_FLOW,
+)
 
 PER_REPORT = {LIFECYCLE_FLOW, RETRY_FLOW, ANNOUNCEMENT_FLOW, DELETION_FLOW}
 
@@ -29,6 +38,15 @@ def test_prefect_yaml_entrypoints_are_the_engine_flows_by_module_path():
         assert spec["work_pool"]["name"] == WORK_POOL
     assert by_flow[IDENTITY_FEED_FLOW]["concurrency_limit"] == 1
     assert by_flow[IDENTITY_FEED_FLOW]["schedules"] == [{"cron": "* * * * *", "timezone": "Europe/Paris"}]
+
+
+def test_flow_names_are_defined_once_in_flows_names_and_prefect_yaml_agrees():
+    """flows.names is the one definition of the flow names; prefect.yaml's `flow_name` of each deployment
+    (the CLI's key, beside the entrypoint `prefect deploy` needs) is one of them, each exactly once."""
+    constants = {value for key, value in vars(names).items() if key.endswith("_FLOW")}
+    assert len(FLOW_NAMES) == len(set(FLOW_NAMES)) and set(FLOW_NAMES) == constants
+    assert sorted(spec["flow_name"] for spec in specs()) == sorted(FLOW_NAMES)
+    assert set(DEPLOYMENTS) == set(ENTRYPOINTS) == set(FLOW_NAMES)
 
 
 def test_prefects_own_loader_reads_the_same_entrypoints():

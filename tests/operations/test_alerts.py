@@ -23,13 +23,14 @@ from prefect.events.clients import PrefectEventsClient
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from cli.prefect_server import PrefectServer
+from cli.receipt_events import emit_applied
 from deployments import alerts
 from ris.channels.hl7 import listener
 from ris.lifecycle import distribution
+from ris.operations.delivery_events import EVENT_NAMESPACE
 from ris.store import deliveries
 from ris.store.db import session_scope
 from ris.store.models import Channel, DeliveryStatus
-from tasks.report_state import EVENT_NAMESPACE, emit_applied
 from tests import factories
 
 

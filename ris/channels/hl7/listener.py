@@ -8,7 +8,7 @@ nothing. A resent ZAM (same sender and MSH-10) is answered again
 without being applied twice. A ZAM from a sender or address outside the allowlist is refused (AR) and
 audited. Store work runs in a thread so the event loop keeps serving. Once a receipt's outcome is
 committed, the listener's `on_outcome` hears of it (ids only): `ris up` and `ris hl7 listen` give it the
-Prefect event emitter (`tasks.report_state.emit_applied`), so the alerts see a receipt as soon as it lands.
+Prefect event emitter (`cli.receipt_events.emit_applied`), so the alerts see a receipt as soon as it lands.
 """
 
 from __future__ import annotations
