@@ -24,7 +24,7 @@ from typing import Literal
 import aiosmtplib
 
 from ris.clock import local
-from ris.tls import RevocationUnknown, TlsPolicy, TlsRefused, TlsSettings
+from ris.tls import RevocationUnknown, TlsPolicy, TlsRefused, TlsSettings, client_policy
 
 Security = Literal["starttls", "tls", "none"]
 SECURITIES: tuple[str, ...] = ("starttls", "tls", "none")
@@ -103,14 +103,7 @@ class SmtpConfig:
 
     def policy(self) -> TlsPolicy:
         """Server certificate and host name verified, TLS 1.2 minimum, the client certificate if any."""
-        return TlsPolicy(
-            f"mail relay {self.host}:{self.port}",
-            ca_bundle=self.ca_bundle,
-            client_cert=self.client_cert,
-            client_key=self.client_key,
-            key_passphrase=self.key_passphrase,
-            settings=self.tls,
-        )
+        return client_policy(f"mail relay {self.host}:{self.port}", self)
 
 
 @dataclass(frozen=True)

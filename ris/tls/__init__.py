@@ -2,7 +2,7 @@
 after the handshake through OCSP then CRLs (`revocation`), httpx clients that check it before sending
 (`http`)."""
 
-from ris.tls.policy import MSSANTE_CIPHERS, TlsPolicy
+from ris.tls.policy import MSSANTE_CIPHERS, TlsPolicy, client_policy
 from ris.tls.revocation import CertificateRevoked, RevocationUnknown, TlsRefused
 from ris.tls.settings import TlsSettings
 
@@ -13,4 +13,5 @@ __all__ = [
     "TlsPolicy",
     "TlsRefused",
     "TlsSettings",
+    "client_policy",
 ]

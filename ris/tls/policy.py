@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from ris.tls import peer
 from ris.tls.revocation import check_chain
@@ -66,3 +67,27 @@ class TlsPolicy:
             check_chain, chain, link=self.link, settings=self.settings, crl_file=self.crl_file
         )
         return peer.handshake(ssl_object, self.link, notes)
+
+
+class ClientTls(Protocol):
+    """The TLS fields of an endpoint where the engine presents the structure's certificate."""
+
+    ca_bundle: str | None
+    client_cert: str | None
+    client_key: str | None
+    key_passphrase: str | None
+    tls: TlsSettings
+
+
+def client_policy(link: str, endpoint: ClientTls, **extra: Any) -> TlsPolicy:
+    """The policy of a link to `endpoint` (the DMP, the mail relay, the MSSanté operator): its CAs, the
+    client certificate and the site's revocation settings; `extra` adds what the link needs beyond them."""
+    return TlsPolicy(
+        link,
+        ca_bundle=endpoint.ca_bundle,
+        client_cert=endpoint.client_cert,
+        client_key=endpoint.client_key,
+        key_passphrase=endpoint.key_passphrase,
+        settings=endpoint.tls,
+        **extra,
+    )

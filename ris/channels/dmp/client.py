@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ris.channels.dmp.soap import read_answer
-from ris.tls import RevocationUnknown, TlsPolicy, TlsRefused, TlsSettings
+from ris.tls import RevocationUnknown, TlsPolicy, TlsRefused, TlsSettings, client_policy
 from ris.tls.http import async_client
 
 
@@ -30,14 +30,7 @@ class DmpConfig:
     tls: TlsSettings = field(default_factory=TlsSettings)  # the site's revocation checking
 
     def policy(self) -> TlsPolicy:
-        return TlsPolicy(
-            f"DMP {httpx.URL(self.repository_url).netloc.decode()}",
-            ca_bundle=self.ca_bundle,
-            client_cert=self.client_cert,
-            client_key=self.client_key,
-            key_passphrase=self.key_passphrase,
-            settings=self.tls,
-        )
+        return client_policy(f"DMP {httpx.URL(self.repository_url).netloc.decode()}", self)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ris.channels.mail import (
     refused_recipient,
     tls_context,
 )
-from ris.tls import TlsPolicy, TlsRefused, TlsSettings
+from ris.tls import TlsPolicy, TlsRefused, TlsSettings, client_policy
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,9 @@ class OperatorConfig:
         client_pair(self.client_cert, self.client_key)
 
     def policy(self) -> TlsPolicy:
-        return TlsPolicy(
-            f"MSSanté SMTP {self.host}:{self.port}",
-            ca_bundle=self.ca_bundle,
-            crl_file=self.crl_file,
-            client_cert=self.client_cert,
-            client_key=self.client_key,
-            key_passphrase=self.key_passphrase,
-            mssante=True,  # RIS.MSS.02-03: TLS 1.2 only, the four suites
-            settings=self.tls,
+        # RIS.MSS.02-03: TLS 1.2 only, the four suites; the CRLs the site keeps (RIS.MSS.06)
+        return client_policy(
+            f"MSSanté SMTP {self.host}:{self.port}", self, crl_file=self.crl_file, mssante=True
         )
 
 
