@@ -1,6 +1,6 @@
 """Outgoing contextual calls (RIS.DMP.04–05, RIS.AC.01): what opens the patient's record in the DMP web PS,
 or a third application (the PACS viewer) on the patient or the report's exam, with the full INS and the
-strict traits, as the site's settings map them (`ris.site.contextual_calls`).
+strict traits, as the site's settings map them (`ris.site.call_targets`).
 
 Only a qualified identity lends its INS (INS rule 28): any other status is refused, naming it. A POST call
 (the DMP's TD0.9 always) is an HTML form the browser posts at once (`form_page`): the INS and the traits
@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from ris.identity.gate import ins_transmissible
 from ris.identity.nir import nature
 from ris.identity.partners import record_partner_exchange
-from ris.site.contextual_calls import ContextCalls, ContextDatum
+from ris.site.call_targets import ContextCalls, ContextDatum
 from ris.store import audit
 from ris.store.models import Exam, ExchangeChannel, IdentityStatus, Patient, Report
 

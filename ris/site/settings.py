@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from ris.site.contextual_calls import ContextCalls
+from ris.site.call_targets import ContextCalls
 from ris.site.insi_verification import VerificationContract
 from ris.site.justificatifs import JustificatifPolicy
 from ris.site.listeners import ListenerSettings

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from ris.identity import contextual_calls as context_calls
-from ris.site.contextual_calls import ContextCalls, ContextCallTarget
+from ris.site.call_targets import ContextCalls, ContextCallTarget
 from ris.store.db import session_scope
 from tests import factories
 

@@ -13,7 +13,7 @@ from blocks.site import SiteSettingsBlock
 from cli.main import app
 from ris.identity import contextual_calls as context_calls
 from ris.operations.demo import sample_worklist
-from ris.site.contextual_calls import ContextCalls
+from ris.site.call_targets import ContextCalls
 from ris.site.justificatifs import Justificatif, JustificatifPolicy
 from ris.site.settings import SiteSettings
 from ris.store.db import session_scope
