@@ -1,5 +1,5 @@
 """Rules every inbound HL7 v2 listener applies before it stores a message: the key it is filed under, and
-who may send on this listener.
+who may send on this listener (a refusal is audited by the store: `ris.store.listener_refusals`).
 
 A message is filed under its whole sender (MSH-3^MSH-4) and MSH-10: a key too long for the store is
 refused with AR, never cut (two messages sharing a prefix would otherwise be taken for one). A sender
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from ris.hl7v2.ack_writer import Problem
 from ris.hl7v2.mllp import Peer
-from ris.store import audit
-from ris.store.db import session_scope
 
 MAX_SENDER = 128  # InboundMessage.sender
 MAX_CONTROL_ID = 64  # InboundMessage.control_id
@@ -48,19 +46,6 @@ class Allowlist:
         return None
 
 
-def record_refusal(
-    url: str | None, listener: str, sender: str, control_id: str, peer: Peer | None, why: str
-) -> None:
-    """The audit trail keeps every refused sender: who claimed to send what, from where (no content)."""
-    with session_scope(url) as session:
-        audit.record(
-            session,
-            actor=f"hl7:{sender}"[:64],
-            action="hl7.refused",
-            object_type="listener",
-            object_id=listener,
-            control_id=control_id[:80],
-            peer=peer.address if peer else None,
-            certificate=peer.certificate_cn if peer else None,
-            reason=why,
-        )
+def peer_trace(peer: Peer | None) -> dict[str, str | None]:
+    """What the audit trail keeps of the peer of a refused message: its address and certificate CN."""
+    return {"peer": peer.address if peer else None, "certificate": peer.certificate_cn if peer else None}

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
-from ris.hl7v2.inbound import Allowlist, key_problem, record_refusal
+from ris.hl7v2.inbound import Allowlist, key_problem, peer_trace
 from ris.hl7v2.mllp import Limits, MllpServer, Peer, Tls
 from ris.identity import propagation, verification
 from ris.identity.actors import ENGINE
@@ -53,7 +53,7 @@ from ris.identity.registry import (
     set_status,
 )
 from ris.identity.status import holds_insi_traits, insi_blocked
-from ris.store import audit
+from ris.store import audit, listener_refusals
 from ris.store.db import session_scope
 from ris.store.models import Exam, IdentityStatus, InboundMessage, Patient, utcnow
 
@@ -203,7 +203,9 @@ class PamIntake:
         if problem := key_problem(header.sender, header.control_id):
             return _ack(header, "AR", problem)  # nothing stored: its key cannot be kept whole
         if problem := self.allowlist.refusal(header.sending_application, header.sender, peer):
-            record_refusal(self.url, "pam", header.sender, header.control_id, peer, problem.text)
+            listener_refusals.record(
+                self.url, "pam", header.sender, header.control_id, problem.text, **peer_trace(peer)
+            )
             return _ack(header, "AR", problem)
         row = self._store_new(header, er7)
         if row.outcome != "received":  # a resend of a message already judged: same answer, once

@@ -32,8 +32,9 @@ from ris.channels.hl7.receipts import (
 )
 from ris.hl7v2.ack_writer import Party, Problem, Received, build_ack
 from ris.hl7v2.er7 import Segment, segments
-from ris.hl7v2.inbound import Allowlist, key_problem, record_refusal
+from ris.hl7v2.inbound import Allowlist, key_problem, peer_trace
 from ris.hl7v2.mllp import Limits, MllpServer, Peer, Tls
+from ris.store import listener_refusals
 from ris.store.db import in_unit_of_work
 from ris.store.models import Delivery, InboundMessage, utcnow
 
@@ -139,7 +140,7 @@ def process(
     if problem := key_problem(sender, msh.field(10)):
         return Verdict("AR", problem)
     if allowlist and (problem := allowlist.refusal(msh.field(3), sender, peer)):
-        record_refusal(url, "zam", sender, msh.field(10), peer, problem.text)
+        listener_refusals.record(url, "zam", sender, msh.field(10), problem.text, **peer_trace(peer))
         return Verdict("AR", problem)
     row = _stored(sender, msh.field(10), msh.field(9)[:24], raw, url)
     if row.outcome != "received":
