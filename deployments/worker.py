@@ -69,6 +69,10 @@ QUERY_SECONDS = 1.0  # how soon a new run is picked up (validation → start of 
 CLAIM_RETRY_S = 5.0  # a run whose version is busy elsewhere is tried again this much later
 DEFAULT_LIMIT = 16  # flow runs in flight at once in one worker
 AUDIT_SEAL_S = 5.0  # how soon an audit entry joins the hash chain once its transaction has ended
+# A version whose lifecycle run could not be started at validation (the API away, or answering 503 under
+# load) gets it within this much, not at the next worker start; younger versions may just not have planned.
+CATCH_UP_S = 300.0
+CATCH_UP_AFTER = dt.timedelta(minutes=2)
 
 
 def recoverable_runs_filters() -> tuple[FlowRunFilter, FlowRunFilter]:
@@ -179,6 +183,7 @@ class RisWorker(BaseWorker[RisJobConfiguration, Any, RisWorkerResult]):
             asyncio.create_task(self._every(lease_s / 3, self._renew_lease)),
             asyncio.create_task(self._every(lease_s / 2, self.recover_orphaned_runs)),
             asyncio.create_task(self._every(AUDIT_SEAL_S, self._seal_audit)),
+            asyncio.create_task(self._every(CATCH_UP_S, self._catch_up_late, first_after=CATCH_UP_S)),
         ]
         self.caught_up = await self.catch_up()
         self.ready.set()
@@ -195,7 +200,8 @@ class RisWorker(BaseWorker[RisJobConfiguration, Any, RisWorkerResult]):
         self._clients.close()
         await super().teardown(*exc_info)
 
-    async def _every(self, seconds: float, job: Any) -> None:
+    async def _every(self, seconds: float, job: Any, first_after: float = 0.0) -> None:
+        await asyncio.sleep(first_after)
         while True:
             try:
                 await job()
@@ -321,13 +327,19 @@ class RisWorker(BaseWorker[RisJobConfiguration, Any, RisWorkerResult]):
             for run in await self.client.read_flow_runs(flow_run_filter=runs_filter, work_pool_filter=pool)
         ]
 
-    async def catch_up(self) -> list[str]:
+    async def catch_up(self, validated_before: dt.datetime | None = None) -> list[str]:
         """Versions validated while no engine ran get their lifecycle run (one per version at most, as long
         as the orchestration keeps its run and so its idempotency key: the retention)."""
         kept_since = utcnow() - dt.timedelta(days=orchestration_retention_days())
-        pending = await unit_of_work(undispatched_versions, kept_since)
+        pending = await unit_of_work(undispatched_versions, kept_since, validated_before)
         try:
             return [await start_lifecycle(report_id, version) for report_id, version in pending]
         except ObjectNotFound:
             log.warning("%s is not deployed yet: %s versions wait for it", LIFECYCLE_DEPLOYMENT, len(pending))
             return []
+
+    async def _catch_up_late(self) -> None:
+        """While the worker runs: a version validated when its run could not start is not left waiting for a
+        restart or an administrator (starting a run already there is a no-op: its idempotency key)."""
+        if ensured := await self.catch_up(validated_before=utcnow() - CATCH_UP_AFTER):
+            log.info("worker %s: lifecycle runs ensured for %s versions", self.name, len(ensured))

@@ -92,16 +92,19 @@ def load_bundle(session: Session, report_id: str, version: int | None = None) ->
 
 
 def undispatched_versions(
-    session: Session, validated_after: dt.datetime | None = None
+    session: Session, validated_after: dt.datetime | None = None, validated_before: dt.datetime | None = None
 ) -> list[tuple[str, int]]:
     """Current validated versions with no delivery planned: their lifecycle never ran (or never got
     that far), for example when validation happened while the engine was down. `validated_after` bounds
     how far back: a run's idempotency key lives as long as the orchestration keeps the run, and an
     older version whose run failed before planning would otherwise get a new run at every worker start
-    (`ris report dispatch` starts it on purpose)."""
+    (`ris report dispatch` starts it on purpose). `validated_before` leaves out the versions whose run may
+    simply not have planned yet."""
     planned = select(Delivery.id).where(Delivery.report_id == Report.id, Delivery.version == Report.version)
     stmt = select(Report.id, Report.version).where(Report.status == ReportStatus.validated, ~planned.exists())
     if validated_after is not None:
         stmt = stmt.where(Report.validated_at > validated_after)
+    if validated_before is not None:
+        stmt = stmt.where(Report.validated_at <= validated_before)
     stmt = stmt.order_by(Report.validated_at)
     return [(rid, version) for rid, version in session.exec(stmt)]

@@ -6,6 +6,7 @@ was never saved refuses clearly and stores nothing."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import os
 import signal
@@ -26,6 +27,7 @@ from sqlmodel import func, select
 from blocks import DEFAULT_NAME
 from blocks.site import SiteSettingsBlock
 from deployments import WORK_POOL
+from deployments import worker as engine_worker
 from deployments.apply import apply_deployments, ensure_work_pool
 from deployments.runs import start_lifecycle
 from deployments.worker import RisWorker
@@ -133,6 +135,24 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(sit
         histories = [await client.read_flow_run_states(run.id) for run in runs]
     resumed = [h for h in histories if any("its worker stopped" in (st.message or "") for st in h)]
     assert resumed, "no run was rescheduled by the rescuer"  # the orphans were recovered, not re-created
+
+
+async def test_a_version_whose_run_could_not_start_gets_it_from_the_running_worker(site, monkeypatch):
+    """`ris report validate` keeps the version when its run cannot start (the API away, a 503 under load):
+    a running worker starts that run on its own within CATCH_UP_S, not at its next start."""
+    monkeypatch.setattr(engine_worker, "CATCH_UP_S", 1.0)
+    monkeypatch.setattr(engine_worker, "CATCH_UP_AFTER", dt.timedelta(0))
+    await apply_deployments(WORK_POOL)
+    worker = RisWorker(WORK_POOL, name="catching-up-worker")
+    serving = asyncio.create_task(worker.start(printer=lambda *_: None))
+    try:
+        await asyncio.wait_for(worker.ready.wait(), 120)
+        versions = _validated(1)  # validated after the worker's start-up catch-up, its run never started
+        await all_acknowledged([report_id for report_id, _ in versions], timeout=120)
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+    assert hl7_statuses([versions[0][0]]) == {versions[0][0]: DeliveryStatus.acknowledged}
 
 
 async def test_eight_lifecycles_at_once_in_one_worker_all_make_valid_pdfa(site, monkeypatch, tmp_path):

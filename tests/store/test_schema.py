@@ -193,6 +193,9 @@ def test_validated_versions_without_deliveries_are_found_for_dispatch(session):
     assert undispatched_versions(session, validated - dt.timedelta(days=3)) == [(bundle.report.id, 1)]
     # older than what the orchestration keeps: its run's idempotency key is gone, nothing restarts it
     assert undispatched_versions(session, validated + dt.timedelta(seconds=1)) == []
+    # younger than the bound: its run may just not have planned yet
+    assert undispatched_versions(session, None, validated - dt.timedelta(seconds=1)) == []
+    assert undispatched_versions(session, None, validated) == [(bundle.report.id, 1)]
     _commit(session, _delivery(bundle.report.id))
     assert undispatched_versions(session) == []
 
