@@ -275,10 +275,15 @@ async def drive(
     poll_s = max(0.5, count / 1000)  # reading every outcome costs the database too
     polled = time.perf_counter()
     reader = Outcomes(database_url)
+    starts_refused = 0
     for n, item in enumerate(items, start=1):
         validated = functools.partial(reports.validate, report_id=item["id"], by_rpps=validator_for(item))
         version = (await asyncio.to_thread(db.in_unit_of_work, validated, database_url)).version
-        await start(item["id"], version)
+        try:
+            await start(item["id"], version)
+        except Exception as exc:  # as `ris report validate`: the version is kept, a worker catches it up
+            starts_refused += 1
+            print(f"report {item['id']}: its run did not start ({type(exc).__name__})", file=sys.stderr)
         if rate:  # on a fixed clock: the time a validation takes does not slow the rate down
             await asyncio.sleep(max(0.0, began + n / rate - time.perf_counter()))
         if time.perf_counter() - polled >= poll_s:  # a long steady run: read as it goes, not only at its end
@@ -321,6 +326,7 @@ async def drive(
         "reports": count,
         "completed": len(latencies),
         "failed_runs": ended.ended_badly,
+        "starts_refused": starts_refused,
         "unfinished_runs": ended.unfinished,
         "seconds": round(seconds, 2),
         "reports_per_s": round(len(latencies) / seconds, 3),
@@ -642,8 +648,9 @@ def history_section(result: dict[str, Any]) -> str:
         "",
         f"{r['reports']} reports at a steady {r['rate']:g} per second through the {r['mode']} mode "
         f"(`{command}`): {r['completed']} completed, {r['failed_runs']} failed runs, {r['duplicates']} "
-        "duplicates. Each line: the CPU per report of every engine process over the reports settled "
-        "since the line before, and the workers' memory (with their rendering pools) at that point.",
+        f"duplicates, {r['starts_refused']} runs the API refused to start (caught up by a worker). "
+        "Each line: the CPU per report of every engine process over the reports settled since the line "
+        "before, and the workers' memory (with their rendering pools) at that point.",
         "",
         "| reports settled | CPU s per report (window) | worker RSS MB |",
         "|---|---|---|",
