@@ -233,23 +233,29 @@ async def hang_up(client: aiosmtplib.SMTP) -> None:
             client.close()
 
 
-async def send(message: EmailMessage, config: SmtpConfig) -> str:
-    """Submit `message`; returns the server's reply to DATA. MailTransient / MailRefused otherwise."""
-    tls = config.security != "none"
-    policy = config.policy()
-    client = aiosmtplib.SMTP(
-        hostname=config.host,
-        port=config.port,
-        use_tls=config.security == "tls",
-        start_tls=config.security == "starttls",
+def smtp_client(host: str, port: int, security: str, policy: TlsPolicy, timeout_s: float) -> aiosmtplib.SMTP:
+    """A client of the relay or the MSSanté operator: implicit TLS or STARTTLS under `policy`, or plain
+    SMTP where the site's relay says `none` (a relay on loopback)."""
+    tls = security != "none"
+    return aiosmtplib.SMTP(
+        hostname=host,
+        port=port,
+        use_tls=security == "tls",
+        start_tls=security == "starttls",
         tls_context=tls_context(policy) if tls else None,
         validate_certs=tls,
-        timeout=config.timeout_s,
+        timeout=timeout_s,
     )
+
+
+async def send(message: EmailMessage, config: SmtpConfig) -> str:
+    """Submit `message`; returns the server's reply to DATA. MailTransient / MailRefused otherwise."""
+    policy = config.policy()
+    client = smtp_client(config.host, config.port, config.security, policy, config.timeout_s)
     try:
         await client.connect()
         try:
-            if tls:  # before the credentials and the message leave
+            if config.security != "none":  # before the credentials and the message leave
                 await policy.acheck(client.get_transport_info("ssl_object"))
             if config.username:
                 await client.login(config.username, config.password or "")

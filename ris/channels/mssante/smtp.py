@@ -23,7 +23,7 @@ from ris.channels.mail import (
     fault,
     hang_up,
     refused_recipient,
-    tls_context,
+    smtp_client,
 )
 from ris.tls import TlsPolicy, TlsRefused, TlsSettings, client_policy
 
@@ -67,14 +67,7 @@ async def submit(
 ) -> tuple[str, bool]:
     """Send `message` to `recipient`; returns the reply to DATA and whether a DSN was requested."""
     policy = config.policy()
-    client = aiosmtplib.SMTP(
-        hostname=config.host,
-        port=config.port,
-        use_tls=config.security == "tls",
-        start_tls=config.security == "starttls",
-        tls_context=tls_context(policy),
-        timeout=config.timeout_s,
-    )
+    client = smtp_client(config.host, config.port, config.security, policy, config.timeout_s)
     try:
         await client.connect()
         try:
