@@ -9,10 +9,10 @@ import typer
 
 from blocks.site import load_site_settings
 from cli.common import fail, require_engine_api
-from ris import documents, process_pool
+from ris import documents
 from ris.documents import DocumentError
 from ris.store import blobs
-from ris.store.db import session_scope, unit_of_work
+from ris.store.db import session_scope
 from ris.store.documents import find as find_document
 from ris.store.documents import keep
 from ris.store.reports import NotFound, get_report
@@ -26,11 +26,8 @@ def group() -> None:
 
 
 async def _build(report_id: str, version: int) -> None:
-    """What the lifecycle's `build-documents` task does, in this process: the checked facts, rendered in
-    the process pool (never in a thread), kept once."""
-    settings = await load_site_settings()
-    facts = await unit_of_work(documents.collect_version, report_id, version, settings)
-    built = await process_pool.shared().run(documents.render, facts, settings)
+    """What the lifecycle's `build-documents` task does, in this process: rendered, then kept once."""
+    built = await documents.render_version(report_id, version, await load_site_settings())
     await asyncio.to_thread(keep, report_id, version, built)
 
 

@@ -10,7 +10,7 @@ import asyncio
 from prefect import task
 
 from blocks.site import load_site_settings
-from ris import documents, process_pool
+from ris import documents
 from ris.documents.ins_at_send import REBUILD_REASON
 from ris.store import documents as stored
 from ris.store.db import unit_of_work
@@ -27,9 +27,7 @@ async def build_documents(report_id: str, version: int) -> dict[str, str]:
     summary = await unit_of_work(stored.stored_summary, report_id, version)
     if summary is not None:
         return summary
-    settings = await load_site_settings()
-    facts = await unit_of_work(documents.collect_version, report_id, version, settings)
-    built = await process_pool.shared().run(documents.render, facts, settings)
+    built = await documents.render_version(report_id, version, await load_site_settings())
     return await asyncio.to_thread(stored.keep, report_id, version, built)
 
 
@@ -37,9 +35,7 @@ async def build_documents(report_id: str, version: int) -> dict[str, str]:
 async def rebuild_documents(report_id: str, version: int, reason: str) -> dict[str, str]:
     """Build the version's documents again from the identity as it is now (without the INS of an identity
     no longer qualified) and keep them in place of the stored ones, which never left."""
-    settings = await load_site_settings()
-    facts = await unit_of_work(documents.collect_version, report_id, version, settings)
-    built = await process_pool.shared().run(documents.render, facts, settings)
+    built = await documents.render_version(report_id, version, await load_site_settings())
     return await asyncio.to_thread(stored.rebuilt, report_id, version, built, reason)
 
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from ris import process_pool
 from ris.documents import cda, pdf
 from ris.documents.facts import DocumentError, Facts, collect
 from ris.documents.naming import pdf_filename
 from ris.site.settings import SiteSettings
+from ris.store.db import unit_of_work
 from ris.store.reports import ReportBundle, load_bundle
 
 __all__ = ["BuiltDocuments", "DocumentError", "build", "collect", "collect_version", "render"]
@@ -63,3 +65,10 @@ def render(facts: Facts, settings: SiteSettings) -> BuiltDocuments:
         pdf_filename=pdf_filename(facts),
         document_id=facts.document_id,
     )
+
+
+async def render_version(report_id: str, version: int, settings: SiteSettings) -> BuiltDocuments:
+    """The documents of a stored version, from its checked facts, rendered in this process's pool (never in
+    a thread: fpdf2 and pikepdf's PDF/A check are not safe beside other work)."""
+    facts = await unit_of_work(collect_version, report_id, version, settings)
+    return await process_pool.shared().run(render, facts, settings)
