@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import shutil
 import signal
 import statistics
 import subprocess
@@ -399,6 +400,62 @@ async def report_runs() -> RunCount:
     return RunCount(bad, unfinished)
 
 
+async def failure_causes(limit: int = 20) -> list[dict[str, Any]]:
+    """Why per-report runs ended Failed or Crashed: each run's final state and message, and those of
+    its task runs that failed (the messages name the fault; the run names hold ids only)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    from flows.names import ANNOUNCEMENT_FLOW, DELETION_FLOW, LIFECYCLE_FLOW
+
+    bad = (StateType.FAILED, StateType.CRASHED)
+    async with get_client() as client:
+        flow_runs = await client.read_flow_runs(
+            flow_filter=FlowFilter(
+                name=FlowFilterName(any_=[LIFECYCLE_FLOW, ANNOUNCEMENT_FLOW, DELETION_FLOW])
+            ),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(bad)))
+            ),
+            limit=limit,
+        )
+        causes = []
+        for run in flow_runs:
+            tasks = await client.read_task_runs(
+                task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]))
+            )
+            causes.append(
+                {
+                    "run": run.name,
+                    "state": run.state.name if run.state else None,
+                    "message": run.state.message if run.state else None,
+                    "tasks": [
+                        {"task": t.name, "state": t.state.name, "message": t.state.message}
+                        for t in tasks
+                        if t.state and t.state.type in bad
+                    ],
+                }
+            )
+    return causes
+
+
+def keep_logs(folder: Path) -> Path:
+    """The engine processes' logs of a bench that saw failed runs, kept past its data folder."""
+    kept = Path(tempfile.mkdtemp(prefix="bench-failed-"))
+    for log in folder.glob("*.log"):
+        shutil.copy2(log, kept / log.name)
+    return kept
+
+
 # --- the peers and the engine ----------------------------------------------------------------------------
 
 
@@ -543,6 +600,9 @@ async def orchestrated(
                         Chaos(site, meter.roots) if chaos else None,
                         curve_every,
                     )
+                    if result["failed_runs"]:  # read before the engine and its data folder go
+                        result["failure_causes"] = await failure_causes()
+                        result["logs_kept_in"] = str(keep_logs(folder))
             finally:
                 site.stop()
         return {**result, "duplicates": pfi.received.get("filed_twice")}
@@ -656,9 +716,25 @@ def history_section(result: dict[str, Any]) -> str:
         "|---|---|---|",
         *rows,
         "",
+        *_failure_lines(r.get("failure_causes", [])),
         machine(),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _failure_lines(causes: list[dict[str, Any]]) -> list[str]:
+    """The failed runs' own messages, the first line of each, as the API kept them."""
+    if not causes:
+        return []
+
+    def first(text: str | None) -> str:
+        return (text or "").strip().splitlines()[0][:200] if (text or "").strip() else "(no message)"
+
+    lines = ["Failed runs, as their states say:", ""]
+    for cause in causes:
+        tasks = "; ".join(f"{t['task']}: {first(t['message'])}" for t in cause["tasks"]) or "no task failed"
+        lines.append(f"- {cause['run']}: {cause['state']}, {first(cause['message'])} ({tasks})")
+    return [*lines, ""]
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
