@@ -2,11 +2,14 @@
 `prefect server start` runs it, with one addition. The single box runs it with the services in the same
 process; `ris server api` runs it without them (`--no-services`), as an API server of the HA topology.
 
-On SQLite, a server transaction that loses a write race to another one is answered 503 ("database is
-locked"); Prefect's client then waits 2 s, then 4 s, before trying again, unless the answer says when to
-come back. Under a burst of reports that back-off, not the work, set the pace. This server answers with
-a Retry-After between 0.2 and 1 s, drawn at random so that the clients that collided do not collide
-again: the write is tried again as soon as the other transaction is likely done.
+On SQLite, Prefect begins its transactions DEFERRED: one that read, then writes after another writer
+committed, fails at once with "database is locked" (SQLite cannot wait there: its snapshot is stale),
+and the request is answered 503. Under a burst of reports the clients' resends then set the pace, the
+server does each request's work again, and a request that loses the race more times than the client
+resends fails its run. This server begins them IMMEDIATE (its write lock taken first, as Prefect does for
+its own `with_for_update` transactions and migrations): a writer queues on SQLite's busy timeout (60 s)
+instead of losing. A 503 that still happens gets a Retry-After between 0.2 and 1 s (Prefect's client
+otherwise waits 2 s, then 4 s), drawn at random so that clients that collided do not collide again.
 
     python -m cli.prefect_server_app --host 127.0.0.1 --port 4200 [--no-services]
 """
@@ -15,12 +18,34 @@ from __future__ import annotations
 
 import argparse
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
 from prefect.server.api.server import create_app
+from prefect.server.database import configurations
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
 
 RETRY_AFTER_S = (0.2, 1.0)
+
+
+@asynccontextmanager
+async def _begin_immediate(
+    self: configurations.AioSqliteConfiguration, session: AsyncSession, with_for_update: bool = False
+) -> AsyncIterator[AsyncSessionTransaction]:
+    token = configurations.SQLITE_BEGIN_MODE.set("IMMEDIATE")
+    try:
+        async with session.begin() as transaction:
+            yield transaction
+    finally:
+        configurations.SQLITE_BEGIN_MODE.reset(token)
+
+
+def begin_sqlite_transactions_immediate() -> None:
+    """Every transaction Prefect's server begins on SQLite takes the write lock first (PostgreSQL's
+    configuration is another class, left as it is)."""
+    configurations.AioSqliteConfiguration.begin_transaction = _begin_immediate  # type: ignore[method-assign]
 
 
 class RetrySoon:
@@ -51,6 +76,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=4200)
     parser.add_argument("--no-services", action="store_true", help="API and UI only (HA: services apart)")
     args = parser.parse_args()
+    begin_sqlite_transactions_immediate()
     app = create_app(final=True, webserver_only=args.no_services)
     uvicorn.run(RetrySoon(app), host=args.host, port=args.port, log_level="warning")
 
