@@ -159,6 +159,9 @@ class RisWorker(BaseWorker[RisJobConfiguration, Any, RisWorkerResult]):
         self.query_seconds = query_seconds
         self._in_flight: set[UUID] = set()
         self._unreleased: set[tuple[str, str]] = set()  # (subject, flow run id) claims to release again
+        # Versions this worker ensured a run for: the periodic catch-up does not ask the API again for one
+        # whose run failed before planning (its key returns that failed run; an administrator retries it).
+        self._ensured: set[tuple[str, int]] = set()
         self._flows_by_deployment: dict[UUID, Flow] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._clients = contextlib.ExitStack()
@@ -331,9 +334,12 @@ class RisWorker(BaseWorker[RisJobConfiguration, Any, RisWorkerResult]):
         """Versions validated while no engine ran get their lifecycle run (one per version at most, as long
         as the orchestration keeps its run and so its idempotency key: the retention)."""
         kept_since = utcnow() - dt.timedelta(days=orchestration_retention_days())
-        pending = await unit_of_work(undispatched_versions, kept_since, validated_before)
+        listed = await unit_of_work(undispatched_versions, kept_since, validated_before)
+        pending = [version for version in listed if version not in self._ensured]
         try:
-            return [await start_lifecycle(report_id, version) for report_id, version in pending]
+            started = [await start_lifecycle(report_id, version) for report_id, version in pending]
+            self._ensured.update(pending)
+            return started
         except ObjectNotFound:
             log.warning("%s is not deployed yet: %s versions wait for it", LIFECYCLE_DEPLOYMENT, len(pending))
             return []

@@ -155,6 +155,24 @@ async def test_a_version_whose_run_could_not_start_gets_it_from_the_running_work
     assert hl7_statuses([versions[0][0]]) == {versions[0][0]: DeliveryStatus.acknowledged}
 
 
+async def test_the_periodic_catch_up_asks_once_for_a_version_whose_run_never_planned(site, monkeypatch):
+    """A version whose run failed before planning stays undispatched: the running worker does not ask the
+    API for its run again every CATCH_UP_S (an administrator retries that run)."""
+    started: list[tuple[str, int]] = []
+
+    async def start(report_id: str, version: int) -> str:
+        started.append((report_id, version))
+        return f"run-of-{report_id}"
+
+    monkeypatch.setattr(engine_worker, "start_lifecycle", start)
+    worker = RisWorker(WORK_POOL, name="catch-up-once-worker")
+    [version] = _validated(1)
+    before = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    assert f"run-of-{version[0]}" in await worker.catch_up(validated_before=before)
+    assert await worker.catch_up(validated_before=before) == []  # the versions ensured are not asked again
+    assert started.count(version) == 1
+
+
 async def test_eight_lifecycles_at_once_in_one_worker_all_make_valid_pdfa(site, monkeypatch, tmp_path):
     monkeypatch.setenv("RIS_WORKER_LEASE_SECONDS", "4")
     await apply_deployments(WORK_POOL)
