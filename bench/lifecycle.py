@@ -206,7 +206,7 @@ class Outcomes:
                         Delivery.version,
                         Delivery.channel,
                         Delivery.status,
-                        DeliveryEvent.status,
+                        DeliveryEvent.status.label("event_status"),
                         DeliveryEvent.at,
                     )
                     .join(DeliveryEvent)
@@ -215,9 +215,9 @@ class Outcomes:
                 if moving
                 else []
             )
-        events: dict[tuple[str, int], list[tuple]] = {}
+        events: dict[tuple[str, int], list[Any]] = {}
         for row in rows:
-            events.setdefault((row[1], row[2]), []).append(row)
+            events.setdefault((row.report_id, row.version), []).append(row)
         outcomes = {}
         for report, number, validated_at in versions:
             key = (report, number)
@@ -225,10 +225,10 @@ class Outcomes:
                 outcomes[key] = self.settled[key]
                 continue
             pairs = events.get(key, [])
-            statuses = {delivery_id: status for delivery_id, _, _, _, status, _, _ in pairs}
-            hl7_done = any(channel == "hl7" and status in DONE for _, _, _, channel, status, _, _ in pairs)
+            statuses = {row.id: row.status for row in pairs}
+            hl7_done = any(row.channel == "hl7" and row.status in DONE for row in pairs)
             settled = hl7_done and not any(s in WAITING for s in statuses.values())
-            acks = [at for *_, event_status, at in pairs if event_status in DONE]
+            acks = [row.at for row in pairs if row.event_status in DONE]
             latency = (max(acks) - validated_at).total_seconds() if settled and acks else None
             outcomes[key] = (settled, latency)
             if settled:
