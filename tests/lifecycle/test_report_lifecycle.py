@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
 
 import pytest
@@ -59,13 +60,11 @@ async def test_a_qualified_report_reaches_every_channel(pfi):
     outcome = await state.result()
     assert outcome["hl7"] == "acknowledged" and outcome["ins_transmissible"] is True
 
-    await _until(lambda: _no_sent_left(report_id))
-    assert _statuses(report_id) == {
-        "dmp": "acknowledged",
-        "mss-ps": "read",
-        "mss-patient": "read",
-        "hl7": "acknowledged",
-    }
+    # The PFI relays each copy's receipts one after the other (acknowledged, then read): wait for the last.
+    expected = {"dmp": "acknowledged", "mss-ps": "read", "mss-patient": "read", "hl7": "acknowledged"}
+    with contextlib.suppress(TimeoutError):
+        await _until(lambda: _statuses(report_id) == expected)
+    assert _statuses(report_id) == expected
 
     assert len(pfi.documents) == 1
     message = next(iter(pfi.documents.values())).raw
