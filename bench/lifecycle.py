@@ -371,10 +371,9 @@ class Curve:
         self._cpu, self._done = cpu, settled
 
 
-async def report_runs() -> RunCount:
-    """The per-report flow runs (lifecycle, announcement, deletion) as the Prefect API of the current
-    settings tells them; scheduled flows are not counted."""
-    from prefect.client.orchestration import get_client
+def _per_report_runs(*states: Any) -> dict[str, Any]:
+    """The filters of the per-report flow runs (lifecycle, announcement, deletion) in `states`; scheduled
+    flows are left out."""
     from prefect.client.schemas.filters import (
         FlowFilter,
         FlowFilterName,
@@ -382,21 +381,34 @@ async def report_runs() -> RunCount:
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
-    from prefect.client.schemas.objects import StateType
 
     from flows.names import ANNOUNCEMENT_FLOW, DELETION_FLOW, LIFECYCLE_FLOW
 
-    per_report = FlowFilter(name=FlowFilterName(any_=[LIFECYCLE_FLOW, ANNOUNCEMENT_FLOW, DELETION_FLOW]))
+    return {
+        "flow_filter": FlowFilter(
+            name=FlowFilterName(any_=[LIFECYCLE_FLOW, ANNOUNCEMENT_FLOW, DELETION_FLOW])
+        ),
+        "flow_run_filter": FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states)))
+        ),
+    }
 
-    def having(*types: StateType) -> FlowRunFilter:
-        return FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types))))
 
+def _ended_badly() -> tuple[Any, ...]:
+    from prefect.client.schemas.objects import StateType
+
+    return (StateType.FAILED, StateType.CRASHED)
+
+
+async def report_runs() -> RunCount:
+    """The per-report flow runs, as the Prefect API of the current settings tells them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    live = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED)
     async with get_client() as client:
-        bad = await client.count_flow_runs(
-            flow_filter=per_report, flow_run_filter=having(StateType.FAILED, StateType.CRASHED)
-        )
-        live = (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED)
-        unfinished = await client.count_flow_runs(flow_filter=per_report, flow_run_filter=having(*live))
+        bad = await client.count_flow_runs(**_per_report_runs(*_ended_badly()))
+        unfinished = await client.count_flow_runs(**_per_report_runs(*live))
     return RunCount(bad, unfinished)
 
 
@@ -404,30 +416,11 @@ async def failure_causes(limit: int = 20) -> list[dict[str, Any]]:
     """Why per-report runs ended Failed or Crashed: each run's final state and message, and those of
     its task runs that failed (the messages name the fault; the run names hold ids only)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-        TaskRunFilter,
-        TaskRunFilterFlowRunId,
-    )
-    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
 
-    from flows.names import ANNOUNCEMENT_FLOW, DELETION_FLOW, LIFECYCLE_FLOW
-
-    bad = (StateType.FAILED, StateType.CRASHED)
+    bad = _ended_badly()
     async with get_client() as client:
-        flow_runs = await client.read_flow_runs(
-            flow_filter=FlowFilter(
-                name=FlowFilterName(any_=[LIFECYCLE_FLOW, ANNOUNCEMENT_FLOW, DELETION_FLOW])
-            ),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(bad)))
-            ),
-            limit=limit,
-        )
+        flow_runs = await client.read_flow_runs(**_per_report_runs(*bad), limit=limit)
         causes = []
         for run in flow_runs:
             tasks = await client.read_task_runs(

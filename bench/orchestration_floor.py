@@ -1,8 +1,8 @@
 """What a flow run costs the Prefect server by itself, with no work in it: the floor under the engine's
 orchestration cost per report.
 
-The engine's Prefect server (`cli.prefect_server_app`, SQLite, services in the process, as the single box
-runs it) in its own process; this process runs flows of 0, 1 and 5 empty tasks directly against it (no
+The single box's Prefect server (`cli.prefect_server.PrefectServer`: SQLite, services in the process,
+batched writes) in its own process; this process runs flows of 0, 1 and 5 empty tasks directly against it (no
 deployment, no worker: fewer requests and states than a report's run, so a lower bound), a few at once.
 Measured: the server's CPU per flow run, its idle CPU over the same time taken out, and this client's.
 
@@ -15,37 +15,16 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 
-from bench.report import ROOT, machine
-from bench.sites import free_port, site_env
+from bench.report import machine
+from bench.sites import free_port
 
 IDLE_S = 20.0  # the server's own background work (services' loops), measured then taken out
-
-
-def _server(folder: Path, port: int) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    env = site_env(folder, PREFECT_HOME=str(folder / "prefect"))
-    env.pop("PREFECT_API_AUTH_STRING")
-    command = [sys.executable, "-P", "-m", "cli.prefect_server_app", "--port", str(port)]
-    log = (folder / "server.log").open("wb")
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                return server, env
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    server.kill()
-    raise SystemExit(f"the Prefect server did not start:\n{(folder / 'server.log').read_text()[-2000:]}")
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -74,25 +53,26 @@ async def _runs(tasks: int, count: int, at_once: int) -> None:
     await asyncio.gather(*(one(n) for n in range(count)))
 
 
-def measure(runs: int, at_once: int) -> list[dict[str, float]]:
+async def measure(runs: int, at_once: int) -> list[dict[str, float]]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from cli.prefect_server import PrefectServer
+
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
-        port = free_port()
-        server, _ = _server(Path(tmp), port)
+        server = await PrefectServer(Path(tmp) / "prefect", free_port()).start()
         try:
             meter, me = psutil.Process(server.pid), psutil.Process()
-            with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
-                asyncio.run(_runs(1, 2, 1))  # the first runs create the flows and warm the server up
-                time.sleep(5)
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                await _runs(1, 2, 1)  # the first runs create the flows and warm the server up
+                await asyncio.sleep(5)
                 idle_from = _cpu(meter)
-                time.sleep(IDLE_S)
+                await asyncio.sleep(IDLE_S)
                 idle_per_s = (_cpu(meter) - idle_from) / IDLE_S
                 rows = []
                 for tasks in (0, 1, 5):
                     server_from, client_from, began = _cpu(meter), _cpu(me), time.perf_counter()
-                    asyncio.run(_runs(tasks, runs, at_once))
-                    time.sleep(10)  # the services write the runs' events and task runs after them
+                    await _runs(tasks, runs, at_once)
+                    await asyncio.sleep(10)  # the services write the runs' events and task runs after them
                     seconds = time.perf_counter() - began
                     server_s = _cpu(meter) - server_from - idle_per_s * seconds
                     rows.append(
@@ -106,11 +86,7 @@ def measure(runs: int, at_once: int) -> list[dict[str, float]]:
                     )
                     print(json.dumps(rows[-1]), flush=True)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.stop()
     return rows
 
 
@@ -120,7 +96,7 @@ def main() -> None:
     parser.add_argument("--at-once", type=int, default=4)
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    rows = measure(args.runs, args.at_once)
+    rows = asyncio.run(measure(args.runs, args.at_once))
     print(machine())
     print(json.dumps(rows, indent=2))
 

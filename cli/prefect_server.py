@@ -133,6 +133,10 @@ class PrefectServer:
         self.auth_string = auth_string
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     async def start(self, timeout: float = 120) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         # The UI calls the API at the address it is given, 4200 by default: give it this port's, unless the

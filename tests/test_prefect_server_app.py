@@ -49,6 +49,7 @@ async def test_prefects_own_deferred_transactions_lose_the_race(tmp_path: Path):
 
 
 async def test_the_engines_server_begins_immediate_and_the_writer_waits(tmp_path: Path, monkeypatch):
+    # Set to itself: monkeypatch puts Prefect's own method back after this test, whatever the patch does.
     monkeypatch.setattr(
         configurations.AioSqliteConfiguration,
         "begin_transaction",
